@@ -1,0 +1,329 @@
+//! ferrocorn's settings: every option with gunicorn's spelling, parsed from the command line and
+//! validated into one [`Config`] before anything binds.
+//!
+//! Flags keep gunicorn's exact spellings (including `--limit-request-field_size`) so existing command
+//! lines keep working.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+/// What to do with request header names that contain `_` (gunicorn's `header_map`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HeaderMap {
+    /// Drop the header (default): `X_Forwarded_For` could otherwise spoof `X-Forwarded-For`.
+    Drop,
+    /// Answer 400.
+    Refuse,
+    /// Keep it; it lands on the same environ key as its dashed twin.
+    Dangerous,
+}
+
+/// The command line, gunicorn style.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "ferrocorn",
+    version,
+    about = "A fast WSGI server written in Rust: a drop-in for gunicorn.",
+    after_help = "APP is MODULE[:CALLABLE]; CALLABLE defaults to `application` and may be `factory()`."
+)]
+pub struct Cli {
+    /// The WSGI application, as MODULE[:CALLABLE].
+    #[arg(value_name = "APP")]
+    pub app: Option<String>,
+
+    /// Address to listen on: HOST:PORT, [IPv6]:PORT or :PORT. Repeatable.
+    #[arg(short = 'b', long = "bind", value_name = "ADDRESS", action = ArgAction::Append)]
+    pub bind: Vec<String>,
+
+    /// Number of worker processes (default: $WEB_CONCURRENCY or 1).
+    #[arg(short = 'w', long = "workers", value_name = "INT")]
+    pub workers: Option<u32>,
+
+    /// Request threads per worker; each parses requests and calls the app itself.
+    #[arg(long = "threads", value_name = "INT", default_value_t = 1)]
+    pub threads: u32,
+
+    /// Change to this directory before loading the app.
+    #[arg(long = "chdir", value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+
+    /// Comma-separated directories to add to the Python path.
+    #[arg(long = "pythonpath", value_name = "PATHS")]
+    pub pythonpath: Option<String>,
+
+    /// Seconds to keep an idle keep-alive connection open.
+    #[arg(long = "keepalive", value_name = "SECONDS", default_value_t = 5.0)]
+    pub keepalive: f64,
+
+    /// Seconds a client has to send a complete request head (slow-loris defence).
+    #[arg(long = "header-timeout", value_name = "SECONDS", default_value_t = 10.0)]
+    pub header_timeout: f64,
+
+    /// Seconds a read of the request body or a write of the response may stall before the connection is dropped.
+    #[arg(long = "client-timeout", value_name = "SECONDS", default_value_t = 30.0)]
+    pub client_timeout: f64,
+
+    /// Worker timeout in seconds (supervision arrives with the process manager).
+    #[arg(short = 't', long = "timeout", value_name = "INT", default_value_t = 30)]
+    pub timeout: u64,
+
+    /// Maximum size of the HTTP request line in bytes (0 = unlimited).
+    #[arg(long = "limit-request-line", value_name = "INT", default_value_t = 4094)]
+    pub limit_request_line: usize,
+
+    /// Maximum number of request header fields (at most 32768).
+    #[arg(long = "limit-request-fields", value_name = "INT", default_value_t = 100)]
+    pub limit_request_fields: usize,
+
+    /// Maximum size of one request header field in bytes (0 = unlimited).
+    #[arg(long = "limit-request-field_size", alias = "limit-request-field-size", value_name = "INT", default_value_t = 8190)]
+    pub limit_request_field_size: usize,
+
+    /// Maximum request body size in bytes (0 = unlimited); larger bodies get 413.
+    #[arg(long = "limit-request-body", value_name = "INT", default_value_t = 0)]
+    pub limit_request_body: u64,
+
+    /// Accept obsolete line folding in headers (RFC 9112 forbids it).
+    #[arg(long = "permit-obsolete-folding")]
+    pub permit_obsolete_folding: bool,
+
+    /// Accept methods that are not 3-20 uppercase token characters.
+    #[arg(long = "permit-unconventional-http-method")]
+    pub permit_unconventional_http_method: bool,
+
+    /// Uppercase the request method before checking it.
+    #[arg(long = "casefold-http-method")]
+    pub casefold_http_method: bool,
+
+    /// Strip whitespace before the colon of header names (unsafe; off by default).
+    #[arg(long = "strip-header-spaces")]
+    pub strip_header_spaces: bool,
+
+    /// Header names with underscores: drop, refuse (400) or dangerous (keep).
+    #[arg(long = "header-map", value_enum, default_value_t = HeaderMap::Drop)]
+    pub header_map: HeaderMap,
+
+    /// Maximum number of pending connections.
+    #[arg(long = "backlog", value_name = "INT", default_value_t = 2048)]
+    pub backlog: i32,
+
+    /// Error log file; `-` is stderr.
+    #[arg(long = "error-logfile", alias = "log-file", value_name = "FILE", default_value = "-")]
+    pub error_logfile: String,
+
+    /// Error log level: debug, info, warning, error, critical.
+    #[arg(long = "log-level", value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// The value of the `Server` response header.
+    #[arg(long = "server-header", value_name = "STRING", default_value = "ferrocorn")]
+    pub server_header: String,
+}
+
+/// Validated settings, in the units the server uses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub app: String,
+    pub binds: Vec<String>,
+    pub workers: u32,
+    pub threads: u32,
+    pub chdir: Option<PathBuf>,
+    pub pythonpath: Vec<PathBuf>,
+    pub keepalive: Duration,
+    pub header_timeout: Duration,
+    pub client_timeout: Duration,
+    pub timeout: Duration,
+    pub limit_request_line: usize,
+    pub limit_request_fields: usize,
+    pub limit_request_field_size: usize,
+    pub limit_request_body: u64,
+    pub permit_obsolete_folding: bool,
+    pub permit_unconventional_http_method: bool,
+    pub casefold_http_method: bool,
+    pub strip_header_spaces: bool,
+    pub header_map: HeaderMap,
+    pub backlog: i32,
+    pub error_logfile: String,
+    pub log_level: LogLevel,
+    pub server_header: String,
+}
+
+/// Error-log severity, gunicorn's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl LogLevel {
+    /// The upper-case name used in log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warning => "WARNING",
+            LogLevel::Error => "ERROR",
+            LogLevel::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// A setting that failed validation: names the setting and says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid value for {}: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Exit status for usage errors (BSD `EX_USAGE`), used for every invalid setting.
+pub const EX_USAGE: i32 = 64;
+
+fn seconds(key: &'static str, v: f64) -> Result<Duration, ConfigError> {
+    if !v.is_finite() || v < 0.0 {
+        return Err(ConfigError { key, message: format!("expected a non-negative number of seconds, got {v}") });
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+impl Cli {
+    /// Validate the parsed command line. `web_concurrency` is `$WEB_CONCURRENCY`, used when `-w` is absent.
+    pub fn into_config(self, web_concurrency: Option<&str>) -> Result<Config, ConfigError> {
+        let app = self
+            .app
+            .filter(|a| !a.trim().is_empty())
+            .ok_or(ConfigError { key: "APP", message: "no application given (MODULE[:CALLABLE])".into() })?;
+        let workers = match (self.workers, web_concurrency) {
+            (Some(w), _) => w,
+            (None, Some(s)) => s.trim().parse::<u32>().map_err(|_| ConfigError {
+                key: "WEB_CONCURRENCY",
+                message: format!("expected a positive integer, got {s:?}"),
+            })?,
+            (None, None) => 1,
+        };
+        if workers == 0 {
+            return Err(ConfigError { key: "workers", message: "must be at least 1".into() });
+        }
+        if self.threads == 0 {
+            return Err(ConfigError { key: "threads", message: "must be at least 1".into() });
+        }
+        if self.limit_request_fields > 32768 {
+            return Err(ConfigError { key: "limit_request_fields", message: "must be at most 32768".into() });
+        }
+        if self.backlog <= 0 {
+            return Err(ConfigError { key: "backlog", message: "must be positive".into() });
+        }
+        let log_level = match self.log_level.to_ascii_lowercase().as_str() {
+            "debug" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "warning" | "warn" => LogLevel::Warning,
+            "error" => LogLevel::Error,
+            "critical" => LogLevel::Critical,
+            other => {
+                return Err(ConfigError {
+                    key: "loglevel",
+                    message: format!("expected debug, info, warning, error or critical, got {other:?}"),
+                })
+            }
+        };
+        if self.server_header.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            return Err(ConfigError { key: "server_header", message: "must not contain control characters".into() });
+        }
+        let binds = if self.bind.is_empty() { vec!["127.0.0.1:8000".to_string()] } else { self.bind };
+        Ok(Config {
+            app,
+            binds,
+            workers,
+            threads: self.threads,
+            chdir: self.chdir,
+            pythonpath: self
+                .pythonpath
+                .map(|p| p.split(',').filter(|s| !s.is_empty()).map(PathBuf::from).collect())
+                .unwrap_or_default(),
+            keepalive: seconds("keepalive", self.keepalive)?,
+            header_timeout: seconds("header_timeout", self.header_timeout)?,
+            client_timeout: seconds("client_timeout", self.client_timeout)?,
+            timeout: Duration::from_secs(self.timeout),
+            limit_request_line: self.limit_request_line,
+            limit_request_fields: self.limit_request_fields,
+            limit_request_field_size: self.limit_request_field_size,
+            limit_request_body: self.limit_request_body,
+            permit_obsolete_folding: self.permit_obsolete_folding,
+            permit_unconventional_http_method: self.permit_unconventional_http_method,
+            casefold_http_method: self.casefold_http_method,
+            strip_header_spaces: self.strip_header_spaces,
+            header_map: self.header_map,
+            backlog: self.backlog,
+            error_logfile: self.error_logfile,
+            log_level,
+            server_header: self.server_header,
+        })
+    }
+}
+
+/// Parse and validate a full argv (argv[0] is the program name).
+pub fn parse_args<I, T>(argv: I, web_concurrency: Option<&str>) -> Result<Config, ParseOutcome>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(argv).map_err(ParseOutcome::Clap)?;
+    cli.into_config(web_concurrency).map_err(ParseOutcome::Invalid)
+}
+
+/// Why argument parsing did not produce a Config.
+#[derive(Debug)]
+pub enum ParseOutcome {
+    /// clap's own answer: `--help`, `--version`, or a usage error (it knows how to print itself).
+    Clap(clap::Error),
+    /// A value clap accepted but validation refused.
+    Invalid(ConfigError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gunicorn_spellings_parse() {
+        let c = parse_args(
+            ["ferrocorn", "-b", "0.0.0.0:9000", "--threads", "4", "--limit-request-field_size", "100", "m:app"],
+            None,
+        )
+        .expect("valid");
+        assert_eq!(c.binds, vec!["0.0.0.0:9000"]);
+        assert_eq!(c.threads, 4);
+        assert_eq!(c.limit_request_field_size, 100);
+        assert_eq!(c.app, "m:app");
+    }
+
+    #[test]
+    fn web_concurrency_sets_workers_only_without_flag() {
+        assert_eq!(parse_args(["f", "m"], Some("3")).expect("valid").workers, 3);
+        assert_eq!(parse_args(["f", "-w", "2", "m"], Some("3")).expect("valid").workers, 2);
+        match parse_args(["f", "m"], Some("x")) {
+            Err(ParseOutcome::Invalid(e)) => assert_eq!(e.key, "WEB_CONCURRENCY"),
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn zero_threads_is_refused_with_key() {
+        match parse_args(["f", "--threads", "0", "m"], None) {
+            Err(ParseOutcome::Invalid(e)) => assert_eq!(e.key, "threads"),
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+}

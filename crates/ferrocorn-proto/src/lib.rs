@@ -1,0 +1,20 @@
+//! Wire formats spoken by ferrocorn, sans-I/O: bytes in, parsed structures out.
+//!
+//! Nothing here touches a socket, a thread or Python, and nothing here panics on input.
+//! The lints below make the second promise checkable: no `unsafe`, and outside tests no
+//! slice indexing, `unwrap` or `expect` that hostile bytes could turn into a panic.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo
+    )
+)]
+
+pub mod http1;

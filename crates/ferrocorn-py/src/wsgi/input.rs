@@ -1,0 +1,167 @@
+//! `wsgi.input`: the request body as a file-like object that never reads past the body.
+//!
+//! Bytes already in the connection buffer are returned without a syscall; when it has to wait for
+//! the client it releases the GIL. `read(n)` fills the result in as few waits as the network allows.
+
+use ferrocorn_server::body::{BodyError, BodyReader};
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use crate::unlock::Unlock;
+use crate::wsgi::start_response::StartResponse;
+
+/// Largest block read at once when the caller asked for "everything".
+const BLOCK: usize = 64 * 1024;
+
+#[pyclass(module = "ferrocorn._ferrocorn")]
+pub struct InputStream {
+    pub body: Option<BodyReader>,
+    /// The response side, to know whether `100 Continue` may still be sent.
+    sr: Py<StartResponse>,
+    /// Bytes read ahead by `readline` and not yet handed out.
+    ahead: Vec<u8>,
+}
+
+fn body_err(e: BodyError) -> PyErr {
+    match e {
+        BodyError::Io(e) => PyOSError::new_err(format!("error reading the request body: {e}")),
+        BodyError::Protocol(code, reason) => PyValueError::new_err(format!("invalid request body: {code} {reason}")),
+    }
+}
+
+impl InputStream {
+    pub fn new(body: BodyReader, sr: Py<StartResponse>) -> Self {
+        InputStream { body: Some(body), sr, ahead: Vec::new() }
+    }
+
+    /// Append up to `max` body bytes to `out` (fewer only at the end of the body).
+    fn read_into(&mut self, py: Python<'_>, out: &mut Vec<u8>, max: usize) -> PyResult<()> {
+        let take = self.ahead.len().min(max);
+        out.extend(self.ahead.drain(..take));
+        let mut want = max - take;
+        if want == 0 {
+            return Ok(());
+        }
+        let head_sent = self.sr.borrow(py).committed();
+        let body = self.body.as_mut().ok_or_else(|| PyValueError::new_err("I/O operation on a finished request"))?;
+        while want > 0 {
+            let chunk = body.read(want, &Unlock(py), head_sent).map_err(body_err)?;
+            if chunk.is_empty() {
+                break;
+            }
+            want -= chunk.len();
+            out.extend_from_slice(chunk);
+        }
+        Ok(())
+    }
+
+    /// One line (up to `limit` bytes), keeping what was read past it for later.
+    fn line(&mut self, py: Python<'_>, limit: Option<usize>) -> PyResult<Vec<u8>> {
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut scanned = 0usize;
+        loop {
+            if let Some(i) = memchr_nl(&self.ahead[scanned..]) {
+                let end = (scanned + i + 1).min(limit);
+                return Ok(self.ahead.drain(..end).collect());
+            }
+            if self.ahead.len() >= limit {
+                return Ok(self.ahead.drain(..limit).collect());
+            }
+            scanned = self.ahead.len();
+            let head_sent = self.sr.borrow(py).committed();
+            let body = self.body.as_mut().ok_or_else(|| PyValueError::new_err("I/O operation on a finished request"))?;
+            let want = (limit - self.ahead.len()).min(BLOCK);
+            let chunk = body.read(want, &Unlock(py), head_sent).map_err(body_err)?;
+            if chunk.is_empty() {
+                return Ok(std::mem::take(&mut self.ahead));
+            }
+            self.ahead.extend_from_slice(chunk);
+        }
+    }
+}
+
+fn memchr_nl(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+/// Interpret a size argument: None or negative means "all".
+fn size_arg(size: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
+    match size {
+        None => Ok(None),
+        Some(s) if s.is_none() => Ok(None),
+        Some(s) => {
+            let n: i64 = s.extract()?;
+            Ok(if n < 0 { None } else { Some(n as usize) })
+        }
+    }
+}
+
+#[pymethods]
+impl InputStream {
+    #[pyo3(signature = (size = None))]
+    fn read<'py>(&mut self, py: Python<'py>, size: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyBytes>> {
+        let mut out = Vec::new();
+        match size_arg(size)? {
+            Some(n) => {
+                let hint = self.body.as_ref().and_then(|b| b.remaining_hint()).unwrap_or(n as u64);
+                out.reserve((n as u64).min(hint + self.ahead.len() as u64) as usize);
+                self.read_into(py, &mut out, n)?;
+            }
+            None => {
+                if let Some(h) = self.body.as_ref().and_then(|b| b.remaining_hint()) {
+                    out.reserve(h as usize + self.ahead.len());
+                }
+                loop {
+                    let before = out.len();
+                    self.read_into(py, &mut out, BLOCK)?;
+                    if out.len() == before {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(PyBytes::new(py, &out))
+    }
+
+    #[pyo3(signature = (size = None))]
+    fn readline<'py>(&mut self, py: Python<'py>, size: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyBytes>> {
+        let limit = size_arg(size)?;
+        let line = self.line(py, limit)?;
+        Ok(PyBytes::new(py, &line))
+    }
+
+    #[pyo3(signature = (hint = None))]
+    fn readlines<'py>(&mut self, py: Python<'py>, hint: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyList>> {
+        let hint = size_arg(hint)?.filter(|&h| h > 0);
+        let lines = PyList::empty(py);
+        let mut total = 0usize;
+        loop {
+            let line = self.line(py, None)?;
+            if line.is_empty() {
+                break;
+            }
+            total += line.len();
+            lines.append(PyBytes::new(py, &line))?;
+            if hint.is_some_and(|h| total >= h) {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let line = self.line(py, None)?;
+        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+    }
+
+    fn readable(&self) -> bool {
+        true
+    }
+
+    fn close(&self) {}
+}

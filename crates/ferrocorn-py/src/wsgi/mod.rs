@@ -1,0 +1,292 @@
+//! The WSGI host: implements the server's `App` trait by calling a Python WSGI callable.
+//!
+//! Each request thread stays attached to the interpreter for its whole life and releases the GIL
+//! only around blocking waits, so a request costs no thread-state churn. The connection's body
+//! reader and response writer move into the `wsgi.input` and `start_response` objects for the
+//! length of the call and move back afterwards (no shared mutable state, no unsafe).
+
+pub mod environ;
+pub mod errors;
+pub mod file_wrapper;
+pub mod input;
+pub mod start_response;
+
+use std::os::fd::{AsFd, BorrowedFd};
+
+use ferrocorn_config::Config;
+use ferrocorn_server::listener::Listener;
+use ferrocorn_server::{log, App, Exchange, Handler, Outcome, Unlocker};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use crate::loader::traceback_text;
+use crate::unlock::Unlock;
+use environ::{Keys, Scratch};
+use file_wrapper::FileWrapper;
+use input::InputStream;
+use start_response::StartResponse;
+
+/// The loaded app plus everything prepared once for building environs.
+pub struct WsgiApp {
+    app: Py<PyAny>,
+    /// Per listener: the constant part of every environ.
+    templates: Vec<Py<PyDict>>,
+    keys: Keys,
+    /// `SCRIPT_NAME` from the environment (gunicorn honours it), stripped from PATH_INFO.
+    script_name: Vec<u8>,
+}
+
+impl WsgiApp {
+    pub fn new(py: Python<'_>, app: Py<PyAny>, listeners: &[Listener], cfg: &Config) -> PyResult<Self> {
+        let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
+        let script_name = script_name.trim_end_matches('/').to_string();
+        let errors = Py::new(py, errors::ErrorStream)?;
+        let wrapper = py.get_type::<FileWrapper>();
+        let mut templates = Vec::new();
+        for l in listeners {
+            let d = PyDict::new(py);
+            d.set_item("wsgi.version", (1, 0))?;
+            d.set_item("wsgi.url_scheme", "http")?;
+            d.set_item("wsgi.errors", &errors)?;
+            d.set_item("wsgi.multithread", cfg.threads > 1)?;
+            d.set_item("wsgi.multiprocess", cfg.workers > 1)?;
+            d.set_item("wsgi.run_once", false)?;
+            d.set_item("wsgi.file_wrapper", &wrapper)?;
+            d.set_item("wsgi.input_terminated", true)?;
+            d.set_item("SCRIPT_NAME", script_name.as_str())?;
+            d.set_item("SERVER_NAME", l.server_name.as_str())?;
+            d.set_item("SERVER_PORT", l.server_port.as_str())?;
+            d.set_item("SERVER_SOFTWARE", concat!("ferrocorn/", env!("CARGO_PKG_VERSION")))?;
+            d.set_item("GATEWAY_INTERFACE", "CGI/1.1")?;
+            templates.push(d.unbind());
+        }
+        Ok(WsgiApp { app, templates, keys: Keys::new(py), script_name: script_name.into_bytes() })
+    }
+}
+
+impl App for WsgiApp {
+    fn run_thread(&self, body: &mut dyn FnMut(&mut dyn Handler)) {
+        Python::attach(|py| {
+            let mut h = PyHandler { py, app: self, scratch: Scratch::default() };
+            body(&mut h);
+        })
+    }
+}
+
+/// A request thread's handler; holds the GIL except inside `unlocked`.
+struct PyHandler<'py, 'a> {
+    py: Python<'py>,
+    app: &'a WsgiApp,
+    scratch: Scratch,
+}
+
+impl Unlocker for PyHandler<'_, '_> {
+    fn unlocked(&self, f: &mut (dyn FnMut() + Send)) {
+        self.py.detach(f)
+    }
+}
+
+impl Handler for PyHandler<'_, '_> {
+    fn handle(&mut self, ex: &mut Exchange) -> Outcome {
+        let py = self.py;
+        let env = match self.environ(ex) {
+            Ok(e) => e,
+            Err(e) => {
+                log::error(&format!("cannot build the environ: {}", traceback_text(py, &e)));
+                let _ = ex.resp.simple(500, "Internal Server Error", b"Internal Server Error\n", &Unlock(py));
+                return Outcome::Close;
+            }
+        };
+        let sr = match Bound::new(py, StartResponse::new(std::mem::take(&mut ex.resp))) {
+            Ok(sr) => sr,
+            Err(_) => return Outcome::Close,
+        };
+        let input = match Bound::new(py, InputStream::new(std::mem::take(&mut ex.body), sr.clone().unbind())) {
+            Ok(i) => i,
+            Err(_) => {
+                ex.resp = sr.borrow_mut().writer.take().unwrap_or_default();
+                return Outcome::Close;
+            }
+        };
+        let outcome = match env.set_item(&self.app.keys.wsgi_input, &input) {
+            Ok(()) => call_app(py, self.app.app.bind(py), &env, &sr, ex),
+            Err(_) => Outcome::Close,
+        };
+        // Take the connection's reader and writer back. If the app still holds them busy on another
+        // thread, they stay empty and the connection closes.
+        let mut outcome = outcome;
+        match (sr.try_borrow_mut(), input.try_borrow_mut()) {
+            (Ok(mut s), Ok(mut i)) => {
+                ex.resp = s.writer.take().unwrap_or_default();
+                ex.body = i.body.take().unwrap_or_default();
+            }
+            _ => outcome = Outcome::Close,
+        }
+        outcome
+    }
+}
+
+impl<'py> PyHandler<'py, '_> {
+    fn environ(&mut self, ex: &Exchange) -> PyResult<Bound<'py, PyDict>> {
+        let py = self.py;
+        let template = self
+            .app
+            .templates
+            .get(ex.info.listener)
+            .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no environ template for this listener"))?;
+        let env = template.bind(py).copy()?;
+        environ::fill(py, &self.app.keys, &env, ex, &self.app.script_name, &mut self.scratch)?;
+        Ok(env)
+    }
+}
+
+/// The request path for log lines.
+fn request_line(ex: &Exchange) -> String {
+    let r = ex.request();
+    format!("{} {}", String::from_utf8_lossy(r.method()), String::from_utf8_lossy(r.raw_uri()))
+}
+
+/// An exception escaped the app: log it; answer 500 if nothing was sent yet, else close.
+fn app_failed(py: Python<'_>, err: &PyErr, sr: &Bound<'_, StartResponse>, ex: &Exchange) -> Outcome {
+    log::error(&format!("Error handling request {}\n{}", request_line(ex), traceback_text(py, err)));
+    let Ok(mut s) = sr.try_borrow_mut() else { return Outcome::Close };
+    if let Some(w) = s.writer.as_mut() {
+        if !w.head_committed() {
+            let _ = w.simple(500, "Internal Server Error", b"Internal Server Error\n", &Unlock(py));
+        }
+    }
+    Outcome::Close
+}
+
+/// Total size of a list/tuple of bytes, when every item is bytes (so Content-Length can be set).
+fn known_length(items: &[Bound<'_, PyAny>]) -> Option<u64> {
+    let mut n = 0u64;
+    for it in items {
+        n += it.cast::<PyBytes>().ok()?.as_bytes().len() as u64;
+    }
+    Some(n)
+}
+
+fn call_app(py: Python<'_>, app: &Bound<'_, PyAny>, env: &Bound<'_, PyDict>, sr: &Bound<'_, StartResponse>, ex: &Exchange) -> Outcome {
+    let result = match app.call1((env, sr)) {
+        Ok(r) => r,
+        Err(e) => return app_failed(py, &e, sr, ex),
+    };
+    let outcome = match send_result(py, &result, sr) {
+        Ok(()) => finish(py, sr, ex),
+        Err(e) => {
+            if e.is_instance_of::<pyo3::exceptions::PyOSError>(py) && sr.borrow().committed() {
+                // The client went away mid-response: nothing to tell it.
+                log::debug(&format!("client gone during {}: {}", request_line(ex), e.value(py)));
+                Outcome::Close
+            } else {
+                app_failed(py, &e, sr, ex)
+            }
+        }
+    };
+    // PEP 3333: close() is always called, whatever happened.
+    if !(result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>() || result.is_exact_instance_of::<PyBytes>()) {
+        if let Ok(close) = result.getattr("close") {
+            if let Err(e) = close.call0() {
+                log::error(&format!("Error closing the response of {}\n{}", request_line(ex), traceback_text(py, &e)));
+                return Outcome::Close;
+            }
+        }
+    }
+    outcome
+}
+
+fn finish(py: Python<'_>, sr: &Bound<'_, StartResponse>, ex: &Exchange) -> Outcome {
+    let mut s = sr.borrow_mut();
+    if !s.committed() {
+        if let Err(e) = s.commit(Some(0)) {
+            drop(s);
+            return app_failed(py, &e, sr, ex);
+        }
+    }
+    let Some(w) = s.writer.as_mut() else { return Outcome::Close };
+    match w.finish(&Unlock(py)) {
+        Ok(()) => Outcome::Done,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            log::error(&format!("{}: {e}", request_line(ex)));
+            Outcome::Close
+        }
+        Err(_) => Outcome::Close,
+    }
+}
+
+fn chunk_bytes<'a>(item: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+    match item.cast::<PyBytes>() {
+        Ok(b) => Ok(b.as_bytes()),
+        Err(_) => Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "the application must yield bytes, not {}",
+            item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ))),
+    }
+}
+
+/// Send the app's iterable: lists fast, file wrappers by sendfile, anything else by iteration.
+fn send_result(py: Python<'_>, result: &Bound<'_, PyAny>, sr: &Bound<'_, StartResponse>) -> PyResult<()> {
+    if let Ok(list) = result.cast::<PyList>() {
+        let items: Vec<Bound<'_, PyAny>> = list.iter().collect();
+        return send_items(py, &items, sr);
+    }
+    if let Ok(tuple) = result.cast::<PyTuple>() {
+        let items: Vec<Bound<'_, PyAny>> = tuple.iter().collect();
+        return send_items(py, &items, sr);
+    }
+    if let Ok(fw) = result.cast::<FileWrapper>() {
+        if send_file(py, fw, sr)? {
+            return Ok(());
+        }
+    }
+    for item in result.try_iter()? {
+        let item = item?;
+        let data = chunk_bytes(&item)?;
+        sr.borrow_mut().send(py, data)?;
+    }
+    Ok(())
+}
+
+fn send_items(py: Python<'_>, items: &[Bound<'_, PyAny>], sr: &Bound<'_, StartResponse>) -> PyResult<()> {
+    let mut s = sr.borrow_mut();
+    if s.called && !s.committed() {
+        if let Some(n) = known_length(items) {
+            s.commit(Some(n))?;
+        }
+    }
+    for item in items {
+        s.send(py, chunk_bytes(item)?)?;
+    }
+    Ok(())
+}
+
+/// sendfile for a `wsgi.file_wrapper` around a real, regular file. Returns false when the object
+/// is not one (the caller then iterates it like any iterable).
+fn send_file(py: Python<'_>, fw: &Bound<'_, FileWrapper>, sr: &Bound<'_, StartResponse>) -> PyResult<bool> {
+    let filelike = fw.borrow().filelike.clone_ref(py);
+    let f = filelike.bind(py);
+    let Ok(fd) = f.call_method0("fileno").and_then(|n| n.extract::<i32>()) else { return Ok(false) };
+    // SAFETY: the fd belongs to `filelike`, which we hold a reference to for the whole borrow.
+    let file = unsafe { BorrowedFd::borrow_raw(fd) };
+    let Ok(meta) = nix::sys::stat::fstat(file.as_fd()) else { return Ok(false) };
+    if (meta.st_mode & libc::S_IFMT) != libc::S_IFREG {
+        return Ok(false);
+    }
+    // Honour the file position the app left (and any buffered reads it did).
+    let pos: i64 = match f.call_method0("tell").and_then(|p| p.extract()) {
+        Ok(p) => p,
+        Err(_) => return Ok(false),
+    };
+    let size = meta.st_size.max(0) as u64;
+    let len = size.saturating_sub(pos.max(0) as u64);
+    let mut s = sr.borrow_mut();
+    if !s.called {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err("the application did not call start_response"));
+    }
+    s.commit(Some(len))?;
+    let w = s.writer()?;
+    w.send_file(&file, pos, len, &Unlock(py))
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("sendfile failed: {e}")))?;
+    Ok(true)
+}

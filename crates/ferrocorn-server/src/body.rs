@@ -1,0 +1,295 @@
+//! The connection's input side: one buffer holding the request head, the body bytes that came with
+//! it, and any pipelined request after it; plus the body framing state.
+//!
+//! A body already in the buffer reaches the app without touching the network. Larger bodies are read
+//! in place (the head stays intact for logging), and chunked bodies are de-chunked on the fly.
+
+use std::io;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocorn_proto::http1::ChunkedDecoder;
+use socket2::Socket;
+
+use crate::app::Unlocker;
+use crate::sock;
+
+/// How the current request's body is framed.
+#[derive(Debug, Default)]
+pub enum Framing {
+    /// No body.
+    #[default]
+    Empty,
+    /// `remaining` bytes still to come.
+    Length { remaining: u64 },
+    /// Chunked; `pending` is decoded data not yet handed out (absolute range in the buffer).
+    Chunked { decoder: Box<ChunkedDecoder>, pending: Range<usize>, done: bool },
+}
+
+/// Why reading the body failed.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The socket failed, timed out, or the peer closed early.
+    Io(io::Error),
+    /// The chunked framing was malformed or the body went over the limit: (status, reason).
+    Protocol(u16, &'static str),
+}
+
+impl From<io::Error> for BodyError {
+    fn from(e: io::Error) -> Self {
+        BodyError::Io(e)
+    }
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::Io(e) => write!(f, "{e}"),
+            BodyError::Protocol(code, reason) => write!(f, "{code} {reason}"),
+        }
+    }
+}
+
+/// Connection input buffer and body reader (see module docs).
+#[derive(Default)]
+pub struct BodyReader {
+    sock: Option<Arc<Socket>>,
+    buf: Vec<u8>,
+    /// Where body data starts (end of the head); body reads never write before it.
+    body_start: usize,
+    /// Next unread byte.
+    pos: usize,
+    /// End of valid data.
+    end: usize,
+    framing: Framing,
+    /// A `100 Continue` is owed before the first read that has to wait for the client.
+    expect_continue: bool,
+    /// Whether `100 Continue` was sent for this request.
+    continue_sent: bool,
+    timeout: Duration,
+    /// Body bytes handed out so far for this request.
+    consumed: u64,
+}
+
+/// Size of the body working space read from the socket at once.
+const BODY_CHUNK: usize = 64 * 1024;
+
+impl BodyReader {
+    pub fn new(sock: Arc<Socket>, timeout: Duration) -> Self {
+        BodyReader { sock: Some(sock), buf: vec![0; 8192], timeout, ..Default::default() }
+    }
+
+    /// The valid bytes of the buffer (head, body, pipelined data).
+    pub fn buffer(&self) -> &[u8] {
+        self.buf.get(..self.end).unwrap_or(&[])
+    }
+
+    /// The valid bytes, mutable (the head parser may rewrite in place).
+    pub fn buffer_mut(&mut self) -> &mut [u8] {
+        let end = self.end;
+        self.buf.get_mut(..end).unwrap_or(&mut [])
+    }
+
+    pub fn socket(&self) -> Option<&Arc<Socket>> {
+        self.sock.as_ref()
+    }
+
+    /// Read more bytes from the socket without waiting (for the head). Grows the buffer up to `max`.
+    /// Returns `WouldBlock` when nothing is there and `Ok(0)` on end of stream or a full buffer.
+    pub fn fill_nonblocking(&mut self, max: usize) -> io::Result<usize> {
+        let sock = self.sock.clone().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        if self.end == self.buf.len() {
+            if self.buf.len() >= max {
+                return Ok(0);
+            }
+            let new_len = (self.buf.len() * 2).min(max.max(self.buf.len()));
+            self.buf.resize(new_len, 0);
+        }
+        let n = sock::read_some(&*sock, &mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// True when the buffer is full (no room left without growing).
+    pub fn is_full(&self) -> bool {
+        self.end == self.buf.len()
+    }
+
+    /// Start a request whose head occupies `..head_len`.
+    pub fn begin(&mut self, head_len: usize, framing: Framing, expect_continue: bool) {
+        self.body_start = head_len.min(self.end);
+        self.pos = self.body_start;
+        self.framing = framing;
+        self.expect_continue = expect_continue;
+        self.continue_sent = false;
+        self.consumed = 0;
+    }
+
+    /// Whether a `100 Continue` was owed and never sent (the client may still be holding the body back).
+    pub fn continue_withheld(&self) -> bool {
+        self.expect_continue && !self.continue_sent
+    }
+
+    /// Body bytes the app has read.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// True once the whole body has been read.
+    pub fn is_complete(&self) -> bool {
+        match &self.framing {
+            Framing::Empty => true,
+            Framing::Length { remaining } => *remaining == 0,
+            Framing::Chunked { pending, done, .. } => *done && pending.is_empty(),
+        }
+    }
+
+    /// Known bytes left for a length-delimited body.
+    pub fn remaining_hint(&self) -> Option<u64> {
+        match &self.framing {
+            Framing::Empty => Some(0),
+            Framing::Length { remaining } => Some(*remaining),
+            Framing::Chunked { .. } => None,
+        }
+    }
+
+    /// Make room for body bytes: once everything after the head is consumed, reuse that space.
+    fn make_room(&mut self) {
+        if self.pos == self.end {
+            self.pos = self.body_start;
+            self.end = self.body_start;
+        }
+        if self.buf.len() - self.end < 4096 {
+            let want = self.end + BODY_CHUNK;
+            if self.buf.len() < want {
+                self.buf.resize(want, 0);
+            }
+        }
+    }
+
+    /// Read body bytes from the socket, waiting if needed; sends `100 Continue` first when owed.
+    fn fill_body(&mut self, u: &dyn Unlocker, head_sent: bool) -> Result<usize, BodyError> {
+        let sock = self.sock.clone().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        self.make_room();
+        match sock::read_some(&*sock, &mut self.buf[self.end..]) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client closed before the body ended").into()),
+            Ok(n) => {
+                self.end += n;
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e.into()),
+        }
+        if self.expect_continue && !self.continue_sent && !head_sent {
+            sock::write_all(&*sock, b"HTTP/1.1 100 Continue\r\n\r\n", self.timeout, u)?;
+            self.continue_sent = true;
+        }
+        let n = sock::read_wait(&*sock, &mut self.buf[self.end..], self.timeout, u)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client closed before the body ended").into());
+        }
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Return up to `max` body bytes (at least one unless the body is over: empty slice = end of body).
+    /// `head_sent`: the response head is already out, so no `100 Continue` may be sent any more.
+    pub fn read(&mut self, max: usize, u: &dyn Unlocker, head_sent: bool) -> Result<&[u8], BodyError> {
+        let range = self.read_range(max, u, head_sent)?;
+        self.consumed += range.len() as u64;
+        Ok(&self.buf[range])
+    }
+
+    fn read_range(&mut self, max: usize, u: &dyn Unlocker, head_sent: bool) -> Result<Range<usize>, BodyError> {
+        if max == 0 {
+            return Ok(0..0);
+        }
+        loop {
+            match &mut self.framing {
+                Framing::Empty => return Ok(0..0),
+                Framing::Length { remaining } => {
+                    if *remaining == 0 {
+                        return Ok(0..0);
+                    }
+                    if self.pos < self.end {
+                        let n = (self.end - self.pos).min(max).min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                        let r = self.pos..self.pos + n;
+                        self.pos += n;
+                        *remaining -= n as u64;
+                        return Ok(r);
+                    }
+                }
+                Framing::Chunked { decoder, pending, done } => {
+                    if pending.start < pending.end {
+                        let n = pending.len().min(max);
+                        let r = pending.start..pending.start + n;
+                        pending.start += n;
+                        return Ok(r);
+                    }
+                    if *done {
+                        return Ok(0..0);
+                    }
+                    if self.pos < self.end {
+                        let input = &self.buf[self.pos..self.end];
+                        let step = decoder.decode(input).map_err(|e| BodyError::Protocol(e.status, e.reason))?;
+                        let base = self.pos;
+                        self.pos += step.consumed;
+                        *pending = base + step.data.start..base + step.data.end;
+                        *done = step.done;
+                        if step.consumed > 0 || step.done {
+                            continue;
+                        }
+                        // The decoder needs more bytes than we have: keep them, read more below.
+                        if self.end == self.buf.len() && self.pos > self.body_start {
+                            // Slide the partial chunk line down to make room.
+                            self.buf.copy_within(self.pos..self.end, self.body_start);
+                            self.end -= self.pos - self.body_start;
+                            self.pos = self.body_start;
+                        }
+                    }
+                }
+            }
+            self.fill_body(u, head_sent)?;
+        }
+    }
+
+    /// Read and throw away what is left of the body, up to `limit` bytes. True if the body is now complete.
+    pub fn drain(&mut self, limit: u64, u: &dyn Unlocker) -> bool {
+        let mut left = limit;
+        while !self.is_complete() {
+            if left == 0 || self.continue_withheld() {
+                return false;
+            }
+            match self.read_range(left.min(BODY_CHUNK as u64) as usize, u, true) {
+                Ok(r) if r.is_empty() => break,
+                Ok(r) => left = left.saturating_sub(r.len() as u64),
+                Err(_) => return false,
+            }
+        }
+        self.is_complete()
+    }
+
+    /// After a complete request: move any pipelined bytes to the front for the next head.
+    pub fn finish(&mut self) {
+        let start = self.pos.min(self.end);
+        if start > 0 {
+            self.buf.copy_within(start..self.end, 0);
+            self.end -= start;
+        }
+        self.pos = 0;
+        self.body_start = 0;
+        self.framing = Framing::Empty;
+        self.expect_continue = false;
+        // Give back memory a big upload made us take.
+        if self.buf.len() > 256 * 1024 && self.end < 8192 {
+            self.buf.truncate(8192);
+            self.buf.shrink_to_fit();
+        }
+    }
+
+    /// Bytes waiting in the buffer (a pipelined request).
+    pub fn has_buffered(&self) -> bool {
+        self.end > 0
+    }
+}

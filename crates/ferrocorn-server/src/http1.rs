@@ -1,0 +1,179 @@
+//! The HTTP/1.1 front end: turns bytes on a connection into [`Exchange`]s for the app, one request
+//! at a time, in order (pipelining), and answers bad input itself with the right 4xx.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrocorn_proto::http1::{self as h1, BodyKind, ChunkedDecoder, HttpError, Parsed, RequestHead, Version};
+use socket2::Socket;
+
+use crate::app::{Exchange, Field, Handler, Head, HeaderStyle, Outcome, Unlocker};
+use crate::body::{BodyReader, Framing};
+use crate::conn_info::ConnInfo;
+use crate::log;
+use crate::response::ResponseWriter;
+
+/// The settings the HTTP/1.1 driver needs, copied out of the config once.
+#[derive(Debug, Clone)]
+pub struct Http1Settings {
+    pub limits: h1::Limits,
+    pub keepalive: Duration,
+    pub header_timeout: Duration,
+    pub client_timeout: Duration,
+    pub server_header: String,
+    /// Largest head we buffer before the parser's own limits must have fired.
+    pub max_head: usize,
+}
+
+impl Http1Settings {
+    pub fn new(limits: h1::Limits, keepalive: Duration, header_timeout: Duration, client_timeout: Duration, server_header: String) -> Self {
+        let line = if limits.max_line == 0 { 1 << 20 } else { limits.max_line };
+        let field = if limits.max_field_size == 0 { 1 << 20 } else { limits.max_field_size };
+        let max_head = (line + 2 + limits.max_fields.saturating_mul(field + 2) + 4).min(64 << 20);
+        Http1Settings { limits, keepalive, header_timeout, client_timeout, server_header, max_head }
+    }
+}
+
+/// A bigger body than this left unread by the app is not drained: the connection closes instead.
+const DRAIN_LIMIT: u64 = 1 << 20;
+
+/// One HTTP/1.1 connection's state, reused for all its requests.
+pub struct Conn {
+    pub ex: Exchange,
+    parsed: RequestHead,
+    /// When the first byte of the head being received arrived (header-timeout clock).
+    head_started: Option<Instant>,
+    pub requests: u64,
+}
+
+/// What the connection needs next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Wait for more bytes, but drop the connection at this deadline.
+    Wait(Instant),
+    Close,
+}
+
+/// Per-thread state for the driver.
+pub struct ThreadCtx {
+    pub dates: h1::DateCache,
+}
+
+impl Conn {
+    pub fn new(sock: Socket, info: ConnInfo, s: &Http1Settings) -> Self {
+        let sock = Arc::new(sock);
+        Conn {
+            ex: Exchange {
+                head: Head::default(),
+                body: BodyReader::new(sock.clone(), s.client_timeout),
+                resp: ResponseWriter::new(sock, s.client_timeout, &s.server_header),
+                info: Arc::new(info),
+            },
+            parsed: RequestHead::default(),
+            head_started: Some(Instant::now()),
+            requests: 0,
+        }
+    }
+
+    /// Serve whatever the connection has: complete requests are answered in order; returns when the
+    /// connection must wait for the client or close.
+    pub fn drive(&mut self, h: &mut dyn Handler, ctx: &mut ThreadCtx, s: &Http1Settings, stopping: &dyn Fn() -> bool) -> After {
+        loop {
+            if self.ex.body.has_buffered() {
+                if self.head_started.is_none() {
+                    self.head_started = Some(Instant::now());
+                }
+                match h1::parse_head(self.ex.body.buffer_mut(), &s.limits, &mut self.parsed) {
+                    Ok(Parsed::Complete) => {
+                        self.head_started = None;
+                        if self.serve_one(h, ctx, s) == Outcome::Close || stopping() {
+                            return After::Close;
+                        }
+                        if !self.ex.body.has_buffered() {
+                            // Nothing pipelined: let the poller tell us when the next request comes.
+                            return After::Wait(Instant::now() + s.keepalive);
+                        }
+                        continue;
+                    }
+                    Ok(Parsed::Partial) => {}
+                    Err(e) => {
+                        self.reject(&e, h, ctx);
+                        return After::Close;
+                    }
+                }
+            }
+            match self.ex.body.fill_nonblocking(s.max_head) {
+                Ok(0) => {
+                    if self.ex.body.has_buffered() && self.ex.body.is_full() {
+                        self.reject(&HttpError { status: 431, reason: "Request Header Fields Too Large" }, h, ctx);
+                    }
+                    return After::Close;
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return After::Wait(match self.head_started {
+                        Some(t) => t + s.header_timeout,
+                        None => Instant::now() + s.keepalive,
+                    });
+                }
+                Err(_) => return After::Close,
+            }
+        }
+    }
+
+    /// Answer a request we refused to parse, then the connection closes.
+    fn reject(&mut self, e: &HttpError, h: &mut dyn Handler, ctx: &mut ThreadCtx) {
+        log::debug(&format!("rejected request: {} {}", e.status, e.reason));
+        let resp = &mut self.ex.resp;
+        resp.begin(Version::Http11, false, false, ctx.dates.header_line(SystemTime::now()));
+        let body = format!("{}\n", e.reason);
+        let u: &dyn Unlocker = h;
+        let _ = resp.simple(e.status, e.reason, body.as_bytes(), u);
+    }
+
+    fn serve_one(&mut self, h: &mut dyn Handler, ctx: &mut ThreadCtx, s: &Http1Settings) -> Outcome {
+        let p = &self.parsed;
+        let span = |sp: h1::Span| (sp.start, sp.end);
+        let head = &mut self.ex.head;
+        head.method = span(p.method);
+        head.raw_uri = span(p.target);
+        head.path = span(p.path);
+        head.query = span(p.query);
+        head.protocol = match p.version {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        };
+        head.style = Some(HeaderStyle::Http);
+        head.fields.clear();
+        head.fields.extend(p.headers.iter().map(|f| Field { name: span(f.name), value: span(f.value) }));
+        let (framing, content_length) = match p.body {
+            BodyKind::Empty => (Framing::Empty, None),
+            BodyKind::Length(0) => (Framing::Empty, Some(0)),
+            BodyKind::Length(n) => (Framing::Length { remaining: n }, Some(n)),
+            BodyKind::Chunked => (
+                Framing::Chunked { decoder: Box::new(ChunkedDecoder::new(s.limits.max_body)), pending: 0..0, done: false },
+                None,
+            ),
+        };
+        head.content_length = content_length;
+        let is_head = self.ex.body.buffer().get(p.method.start as usize..p.method.end as usize) == Some(b"HEAD");
+        self.ex.body.begin(p.head_len, framing, p.expect_continue);
+        self.ex.resp.begin(p.version, is_head, p.keep_alive, ctx.dates.header_line(SystemTime::now()));
+
+        let outcome = h.handle(&mut self.ex);
+        self.requests += 1;
+        if outcome == Outcome::Close || !self.ex.resp.keep_alive() {
+            return Outcome::Close;
+        }
+        if !self.ex.body.is_complete() {
+            let small = self.ex.body.remaining_hint().is_some_and(|r| r <= DRAIN_LIMIT);
+            let u: &dyn Unlocker = h;
+            if !small || !self.ex.body.drain(DRAIN_LIMIT, u) {
+                return Outcome::Close;
+            }
+        }
+        self.ex.body.finish();
+        Outcome::Done
+    }
+}

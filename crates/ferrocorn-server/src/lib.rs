@@ -1,0 +1,16 @@
+//! ferrocorn's server: listening sockets, the worker event loop and the protocol front ends.
+//!
+//! It knows the [`app::App`] trait, not Python: the `ferrocorn-py` crate plugs the WSGI host in.
+//! See ARCHITECTURE.md for the life of a request.
+
+pub mod app;
+pub mod body;
+pub mod conn_info;
+pub mod http1;
+pub mod listener;
+pub mod log;
+pub mod response;
+pub mod sock;
+pub mod worker;
+
+pub use app::{App, Exchange, Handler, Outcome, Request, Unlocker};

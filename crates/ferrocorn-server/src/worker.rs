@@ -1,0 +1,419 @@
+//! A worker process's request loop: `--threads N` threads share one epoll set (leader/follower).
+//!
+//! Whichever thread is idle waits in `epoll_wait`; the thread that gets a connection's event reads,
+//! parses, calls the app and writes the response itself — no hand-off between threads. With more
+//! than one thread, connections are registered `EPOLLONESHOT` so exactly one thread owns a
+//! connection at a time and re-arms it when done; with one thread, that re-arm is skipped.
+//! Only a thread that is idle accepts, so a busy worker leaves new connections to its siblings.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::signal::{self, SigHandler, Signal};
+
+use crate::app::{App, Handler};
+use crate::conn_info::ConnInfo;
+use crate::http1::{After, Conn, Http1Settings, ThreadCtx};
+use crate::listener::Listener;
+use crate::log;
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub threads: u32,
+    pub http: Http1Settings,
+    /// How long TERM waits for in-flight requests.
+    pub graceful_timeout: Duration,
+}
+
+const TOKEN_SIGNAL: u64 = u64::MAX - 1;
+const TOKEN_WAKE: u64 = u64::MAX - 2;
+const CONN_BIT: u64 = 1 << 63;
+/// How often idle connections are checked against their deadlines.
+const SWEEP_EVERY: Duration = Duration::from_millis(500);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    Free,
+    Idle,
+    Busy,
+}
+
+struct Slot {
+    gen: u32,
+    state: SlotState,
+    conn: Option<Box<Conn>>,
+    fd: RawFd,
+    deadline: Instant,
+}
+
+/// The connection table: a slab indexed by token, with generations so a stale event for a reused
+/// slot is ignored.
+#[derive(Default)]
+struct Slots {
+    v: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+fn token(idx: u32, gen: u32) -> u64 {
+    CONN_BIT | (u64::from(gen) << 32) | u64::from(idx)
+}
+
+fn untoken(t: u64) -> (u32, u32) {
+    ((t & 0xffff_ffff) as u32, ((t >> 32) & 0x7fff_ffff) as u32)
+}
+
+impl Slots {
+    fn insert(&mut self, conn: Box<Conn>, fd: RawFd, deadline: Instant) -> u64 {
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.v.push(Slot { gen: 0, state: SlotState::Free, conn: None, fd: -1, deadline });
+                (self.v.len() - 1) as u32
+            }
+        };
+        let s = &mut self.v[idx as usize];
+        s.state = SlotState::Idle;
+        s.conn = Some(conn);
+        s.fd = fd;
+        s.deadline = deadline;
+        token(idx, s.gen)
+    }
+
+    fn take(&mut self, t: u64) -> Option<Box<Conn>> {
+        let (idx, gen) = untoken(t);
+        let s = self.v.get_mut(idx as usize)?;
+        if s.gen != gen || s.state != SlotState::Idle {
+            return None;
+        }
+        s.state = SlotState::Busy;
+        s.conn.take()
+    }
+
+    fn put(&mut self, t: u64, conn: Box<Conn>, deadline: Instant) {
+        let (idx, _) = untoken(t);
+        if let Some(s) = self.v.get_mut(idx as usize) {
+            s.state = SlotState::Idle;
+            s.conn = Some(conn);
+            s.deadline = deadline;
+        }
+    }
+
+    fn remove(&mut self, t: u64) -> Option<Box<Conn>> {
+        let (idx, gen) = untoken(t);
+        let s = self.v.get_mut(idx as usize)?;
+        if s.gen != gen || s.state == SlotState::Free {
+            return None;
+        }
+        s.state = SlotState::Free;
+        s.gen = (s.gen + 1) & 0x7fff_ffff;
+        s.fd = -1;
+        self.free.push(idx);
+        s.conn.take()
+    }
+
+    /// Remove idle connections whose deadline passed (all idle ones if `all`).
+    fn expire(&mut self, now: Instant, all: bool) -> Vec<Box<Conn>> {
+        let mut out = Vec::new();
+        for idx in 0..self.v.len() {
+            let s = &self.v[idx];
+            if s.state == SlotState::Idle && (all || s.deadline <= now) {
+                let t = token(idx as u32, s.gen);
+                if let Some(c) = self.remove(t) {
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+
+    fn busy(&self) -> usize {
+        self.v.iter().filter(|s| s.state == SlotState::Busy).count()
+    }
+}
+
+struct Shared {
+    settings: WorkerSettings,
+    epoll: Epoll,
+    listeners: Vec<Listener>,
+    slots: Mutex<Slots>,
+    oneshot: bool,
+    stopping: AtomicBool,
+    started: Instant,
+    next_sweep_ms: AtomicU64,
+    signal_rx: OwnedFd,
+    wake: OwnedFd,
+    wake_tx: OwnedFd,
+}
+
+/// Write end of the self-pipe the signal handler writes to (-1 = none).
+static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    let fd = SIGNAL_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let b = sig as u8;
+        // SAFETY: write(2) is async-signal-safe; `b` lives for the call; errors are ignored on purpose.
+        unsafe {
+            libc::write(fd, (&b as *const u8).cast(), 1);
+        }
+    }
+}
+
+/// Route TERM/INT/QUIT to the self-pipe (replacing Python's handlers), ignore PIPE.
+fn install_signals(tx: RawFd) -> io::Result<()> {
+    SIGNAL_FD.store(tx, Ordering::Relaxed);
+    let action = signal::SigAction::new(SigHandler::Handler(on_signal), signal::SaFlags::SA_RESTART, signal::SigSet::empty());
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT] {
+        // SAFETY: the handler only calls write(2) on a pipe and loads an atomic: async-signal-safe.
+        unsafe { signal::sigaction(sig, &action) }.map_err(io::Error::from)?;
+    }
+    // SAFETY: SIG_IGN installs no code.
+    unsafe { signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) }.map_err(io::Error::from)?;
+    Ok(())
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn conn_flags(&self) -> EpollFlags {
+        let f = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
+        if self.oneshot {
+            f | EpollFlags::EPOLLONESHOT
+        } else {
+            f
+        }
+    }
+
+    fn since_start_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+/// Serve until a stop signal: TERM finishes in-flight requests (up to the graceful timeout), INT and
+/// QUIT exit at once. The calling thread is one of the `threads` request threads.
+pub fn run(settings: WorkerSettings, listeners: Vec<Listener>, app: Arc<dyn App>) -> io::Result<()> {
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(io::Error::from)?;
+    let (signal_rx, signal_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    let (wake, wake_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    for (i, l) in listeners.iter().enumerate() {
+        // EPOLLEXCLUSIVE: of several workers waiting on the same listener, wake one per connection.
+        epoll
+            .add(l.sock.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, i as u64))
+            .map_err(io::Error::from)?;
+    }
+    epoll.add(signal_rx.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_SIGNAL)).map_err(io::Error::from)?;
+    epoll.add(wake.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE)).map_err(io::Error::from)?;
+    install_signals(signal_tx.as_raw_fd())?;
+    let threads = settings.threads.max(1);
+    let shared = Arc::new(Shared {
+        oneshot: threads > 1,
+        settings,
+        epoll,
+        listeners,
+        slots: Mutex::new(Slots::default()),
+        stopping: AtomicBool::new(false),
+        started: Instant::now(),
+        next_sweep_ms: AtomicU64::new(0),
+        signal_rx,
+        wake,
+        wake_tx,
+    });
+    let mut handles = Vec::new();
+    for i in 1..threads {
+        let sh = shared.clone();
+        let app = app.clone();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("ferrocorn-req-{i}"))
+                .spawn(move || app.run_thread(&mut |h| thread_loop(&sh, h)))?,
+        );
+    }
+    app.run_thread(&mut |h| thread_loop(&shared, h));
+    for h in handles {
+        let _ = h.join();
+    }
+    // Keep the write end alive until every thread is done, then stop routing signals to it.
+    SIGNAL_FD.store(-1, Ordering::Relaxed);
+    drop(signal_tx);
+    Ok(())
+}
+
+fn thread_loop(sh: &Shared, h: &mut dyn Handler) {
+    let mut ctx = ThreadCtx { dates: ferrocorn_proto::http1::DateCache::new() };
+    let mut events = vec![EpollEvent::empty(); 64];
+    // With several threads, take one event at a time so the others get the rest.
+    let max_events = if sh.oneshot { 1 } else { events.len() };
+    loop {
+        if sh.stopping() {
+            break;
+        }
+        let mut n = 0usize;
+        h.unlocked(&mut || {
+            n = match sh.epoll.wait(&mut events[..max_events], EpollTimeout::from(SWEEP_EVERY.as_millis() as u16)) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => 0,
+                Err(e) => {
+                    log::error(&format!("epoll_wait failed: {e}"));
+                    0
+                }
+            };
+        });
+        for ev in &events[..n] {
+            let t = ev.data();
+            if t & CONN_BIT != 0 {
+                on_conn(sh, h, &mut ctx, t);
+            } else if t == TOKEN_SIGNAL {
+                on_signal_pipe(sh);
+            } else if t == TOKEN_WAKE {
+                // Stop flag is set; the loop check above ends this thread.
+            } else if let Some(l) = sh.listeners.get(t as usize) {
+                on_listener(sh, h, &mut ctx, t as usize, l);
+            }
+        }
+        maybe_sweep(sh);
+    }
+}
+
+fn maybe_sweep(sh: &Shared) {
+    let now_ms = sh.since_start_ms();
+    let next = sh.next_sweep_ms.load(Ordering::Relaxed);
+    if now_ms < next {
+        return;
+    }
+    if sh
+        .next_sweep_ms
+        .compare_exchange(next, now_ms + SWEEP_EVERY.as_millis() as u64, Ordering::AcqRel, Ordering::Relaxed)
+        .is_err()
+    {
+        return;
+    }
+    let expired = sh.lock().expire(Instant::now(), false);
+    drop(expired); // closes the sockets (and removes them from epoll) outside the lock
+}
+
+fn on_listener(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, idx: usize, l: &Listener) {
+    // Accept a bounded batch: each accepted connection is served at once by this thread, and
+    // leaving the rest in the backlog lets idle siblings take them.
+    for _ in 0..16 {
+        if sh.stopping() {
+            return;
+        }
+        let (sock, addr) = match l.sock.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) {
+            Ok(v) => v,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) || e.raw_os_error() == Some(libc::ENFILE) => {
+                log::error(&format!("accept: {e} (raise the open-files limit)"));
+                return;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::ConnectionAborted => continue,
+            Err(e) => {
+                log::error(&format!("accept failed: {e}"));
+                return;
+            }
+        };
+        let _ = sock.set_tcp_nodelay(true);
+        let (remote_addr, remote_port) = match addr.as_socket() {
+            Some(sa) => (sa.ip().to_canonical().to_string(), sa.port().to_string()),
+            None => (String::new(), String::new()),
+        };
+        let info = ConnInfo {
+            remote_addr,
+            remote_port,
+            server_name: l.server_name.clone(),
+            server_port: l.server_port.clone(),
+            scheme: "http",
+            listener: idx,
+        };
+        let fd = sock.as_raw_fd();
+        let mut conn = Box::new(Conn::new(sock, info, &sh.settings.http));
+        let stopping = || sh.stopping();
+        match conn.drive(h, ctx, &sh.settings.http, &stopping) {
+            After::Close => {}
+            After::Wait(deadline) => {
+                let t = sh.lock().insert(conn, fd, deadline);
+                // SAFETY: `fd` belongs to the connection just stored in the table, which keeps it open.
+                let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
+                if let Err(e) = sh.epoll.add(bfd, EpollEvent::new(sh.conn_flags(), t)) {
+                    log::error(&format!("epoll add failed: {e}"));
+                    drop(sh.lock().remove(t));
+                }
+            }
+        }
+    }
+}
+
+fn on_conn(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, t: u64) {
+    let Some(mut conn) = sh.lock().take(t) else { return };
+    let stopping = || sh.stopping();
+    match conn.drive(h, ctx, &sh.settings.http, &stopping) {
+        After::Close => {
+            drop(sh.lock().remove(t));
+            drop(conn);
+        }
+        After::Wait(deadline) => {
+            let fd = {
+                let mut slots = sh.lock();
+                slots.put(t, conn, deadline);
+                slots.v.get(untoken(t).0 as usize).map(|s| s.fd).unwrap_or(-1)
+            };
+            if sh.oneshot && fd >= 0 {
+                // SAFETY: the connection owning `fd` is in the table; a sweeper that closes it would
+                // make this re-arm fail with EBADF/ENOENT, which is harmless.
+                let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
+                let mut ev = EpollEvent::new(sh.conn_flags(), t);
+                let _ = sh.epoll.modify(bfd, &mut ev);
+            }
+        }
+    }
+}
+
+fn on_signal_pipe(sh: &Shared) {
+    let mut buf = [0u8; 16];
+    let n = match nix::unistd::read(sh.signal_rx.as_fd(), &mut buf) {
+        Ok(n) => n,
+        Err(_) => return,
+    };
+    for &b in &buf[..n] {
+        let sig = i32::from(b);
+        if sig == libc::SIGINT || sig == libc::SIGQUIT {
+            log::info("Quick shutdown: exiting now");
+            std::process::exit(0);
+        }
+        if sig == libc::SIGTERM && !sh.stopping.swap(true, Ordering::AcqRel) {
+            graceful_stop(sh);
+        }
+    }
+}
+
+/// Stop accepting, close idle connections, let in-flight requests finish, and make sure the
+/// process ends by the graceful timeout.
+fn graceful_stop(sh: &Shared) {
+    log::info("Graceful shutdown: finishing in-flight requests");
+    for l in &sh.listeners {
+        let _ = sh.epoll.delete(l.sock.as_fd());
+    }
+    drop(sh.lock().expire(Instant::now(), true));
+    // Wake every thread (the pipe stays readable, so all of them see it).
+    let _ = nix::unistd::write(sh.wake_tx.as_fd(), b"x");
+    let _ = &sh.wake;
+    let timeout = sh.settings.graceful_timeout;
+    let busy = sh.lock().busy();
+    if busy > 0 {
+        let _ = std::thread::Builder::new().name("ferrocorn-graceful".into()).spawn(move || {
+            std::thread::sleep(timeout);
+            log::warning("Graceful timeout reached: exiting with requests still running");
+            std::process::exit(0);
+        });
+    }
+}

@@ -1,0 +1,1 @@
+"""Example applications bundled with ferrocorn (see each module's docstring for how to run it)."""

@@ -1,0 +1,3 @@
+from ferrocorn.cli import main
+
+main()
