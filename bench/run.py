@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
 
 from ferrobench import BENCH_DIR, REPO_DIR, RESULTS_DIR, VENV_BIN, VENV_DIR
@@ -216,13 +217,16 @@ def duplicates(servers: list[Server], scenario: Scenario, port: int) -> dict[str
     return dup
 
 
-def run_all(opts: Options, servers: list[Server], scenarios: list[Scenario]) -> dict[str, list[Row]]:
+def run_all(opts: Options, servers: list[Server], scenarios: list[Scenario],
+            notes: list[str]) -> dict[str, list[Row]]:
     table: dict[str, list[Row]] = {}
     for scenario in scenarios:
         dup = duplicates(servers, scenario, opts.port)
         table[scenario.name] = [Row(s.name, row_label(s, scenario)) for s in servers if s.name not in dup]
         for name, same_as in dup.items():
-            say(f"{scenario.name}: {name} is the same command as {same_as} here; not run twice")
+            notes.append(f"scenario {scenario.name}: {name} runs the same command as {same_as} here; "
+                         f"shown once, as {same_as}")
+            say(notes[-1])
     total = opts.runs * sum(len(rows) for rows in table.values())
     done = 0
     for run in range(1, opts.runs + 1):
@@ -246,6 +250,7 @@ def run_all(opts: Options, servers: list[Server], scenarios: list[Scenario]) -> 
 
 # --- output ------------------------------------------------------------------------------------
 
+@cache
 def package_versions() -> dict[str, str]:
     out = subprocess.run([str(VENV_BIN / "python"), "-m", "pip", "list", "--format=json",
                           "--disable-pip-version-check"], capture_output=True, text=True)
@@ -266,6 +271,7 @@ def environment_info(opts: Options) -> dict:
         "wrk": wrk_version.strip(), "load_avg_at_start": os.getloadavg(),
         "ferrocorn_installed_at": (datetime.fromtimestamp(ferrocorn_bin.stat().st_mtime).isoformat(
             timespec="seconds") if ferrocorn_bin.exists() else None),
+        "ferrocorn_version": package_versions().get("ferrocorn"),
         "repo_commit": subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"],
                                       capture_output=True, text=True).stdout.strip() or None,
         "settings": {"runs": opts.runs, "duration_s": opts.duration, "connections": opts.connections,
@@ -280,6 +286,9 @@ def print_report(opts: Options, table: dict[str, list[Row]], notes: list[str], e
     print(f"{env['cpus']} CPUs, {env['python']}, {env['wrk']}; wrk -t{opts.wrk_threads} "
           f"-c{opts.connections} -d{opts.duration:g}s; medians of {opts.runs} run(s); every server 1 worker "
           f"process. Load average at start: {env['load_avg_at_start'][0]:.2f}.")
+    if env["ferrocorn_installed_at"]:
+        print(f"ferrocorn {env['ferrocorn_version']} installed into bench/.venv at {env['ferrocorn_installed_at']} "
+              f"(repo HEAD {env['repo_commit']}; rebuild with --setup or bash bench/setup.sh ferrocorn).")
     for note in notes:
         print(f"- {note}")
     for name, rows in table.items():
@@ -325,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"{len(servers)} server(s) x {len(scenarios)} scenario(s) x {opts.runs} run(s): "
         f"about {len(servers) * len(scenarios) * opts.runs * per_run / 60:.0f} min")
     env = environment_info(opts)
-    table = run_all(opts, servers, scenarios)
+    table = run_all(opts, servers, scenarios, notes)
     print_report(opts, table, notes, env)
     print(f"\nJSON: {save_json(opts, table, notes, env)}")
     return 0

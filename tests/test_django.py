@@ -174,31 +174,6 @@ def test_upload_without_file_is_400(django_server):
     assert "file" in r.json()["errors"]
 
 
-@pytest.mark.ferrocorn_only
-def test_upload_chunked_request_body(django_server):
-    # Django reads exactly CONTENT_LENGTH bytes of wsgi.input (0 when it is absent) and ignores
-    # wsgi.input_terminated, so a chunked upload only reaches it if the server de-chunks the body
-    # and sets CONTENT_LENGTH, as waitress and nginx (proxy_request_buffering) do; gunicorn does not.
-    content = os.urandom(3 * 1024 * 1024 + 321)
-    body, content_type = encode_multipart_formdata(
-        {"file": ("chunked.bin", content, "application/octet-stream")}
-    )
-
-    def pieces():
-        for i in range(0, len(body), 64 * 1024):
-            yield body[i:i + 64 * 1024]
-
-    r = requests.post(
-        django_server.url + "/upload", data=pieces(), headers={"Content-Type": content_type}, timeout=30,
-    )
-    assert r.request.headers.get("Transfer-Encoding") == "chunked"
-    assert "Content-Length" not in r.request.headers
-    assert r.status_code == 200, r.text
-    assert r.json()["size"] == len(content)
-    assert r.json()["sha256"] == hashlib.sha256(content).hexdigest()
-    assert r.json()["name"] == "chunked.bin"
-
-
 def test_stream_is_chunked_and_complete(django_server):
     n = 50
     r = requests.get(django_server.url + f"/stream?n={n}", stream=True, timeout=10)

@@ -4,10 +4,10 @@ apps.  Apps live in tests/apps/wsgi_apps.py.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
+import struct
 import sys
 import time
 from pathlib import Path
@@ -410,7 +410,7 @@ def test_close_called_when_client_disconnects_mid_stream(serve, tmp_path):
     got = b""
     while len(got) < 200_000:
         got += c.sock.recv(65536)
-    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
     c.close()
     assert got.startswith(b"HTTP/1.1 200")
     assert _wait_for_file(marker, timeout=8) == "closed\n"
@@ -424,6 +424,7 @@ def test_exception_before_headers_gives_500_and_logs_traceback(serve):
         assert r.status == 500
         assert b"boom-before-headers-7f3a" not in r.body  # no traceback leaked to the client
     srv.wait_for_log(r"Traceback \(most recent call last\)", timeout=5)
+    srv.wait_for_log(r'File "[^"]*wsgi_apps\.py", line \d+, in error_before_headers', timeout=5)
     srv.wait_for_log("RuntimeError: boom-before-headers-7f3a", timeout=5)
 
 
@@ -443,7 +444,7 @@ def test_body_shorter_than_content_length_closes_connection_and_logs(serve):
     srv = serve("short_body")  # default --keepalive 5: an idle-timeout close would take 5 s
     with Conn(srv) as c:
         c.send(build_request("GET", "/"))
-        head = c._read_until(b"\r\n\r\n")
+        head = c.read_until(b"\r\n\r\n")
         assert b"Content-Length: 10" in head
         t0 = time.monotonic()
         closed, rest = c.wait_closed(1.5)

@@ -78,7 +78,8 @@ class Conn:
             raise ConnectionClosed("server closed the connection; buffered=%r" % self.buf[:200])
         self.buf += data
 
-    def _read_until(self, sep: bytes) -> bytes:
+    def read_until(self, sep: bytes) -> bytes:
+        """Bytes up to and including ``sep`` (raises ConnectionClosed at EOF)."""
         while True:
             i = self.buf.find(sep)
             if i >= 0:
@@ -130,7 +131,7 @@ class Conn:
         raw = b""
         informational = []
         while True:
-            head = self._read_until(b"\r\n\r\n")
+            head = self.read_until(b"\r\n\r\n")
             raw += head
             lines = head[:-4].split(b"\r\n")
             status_line = lines[0].decode("latin-1")
@@ -156,12 +157,12 @@ class Conn:
             resp.chunked = True
             body = b""
             while True:
-                size_line = self._read_until(b"\r\n")
+                size_line = self.read_until(b"\r\n")
                 raw += size_line
                 size = int(size_line[:-2].split(b";", 1)[0], 16)
                 if size == 0:
                     while True:  # trailer section, ends with an empty line
-                        t = self._read_until(b"\r\n")
+                        t = self.read_until(b"\r\n")
                         raw += t
                         if t == b"\r\n":
                             break
@@ -202,7 +203,10 @@ class Conn:
 def send_and_collect(server, data: bytes, timeout: float = 5.0) -> tuple[bytes, bool]:
     """Send ``data`` on a fresh connection; return (everything received, closed-by-server?)."""
     with Conn(server, timeout) as c:
-        c.send(data)
+        try:
+            c.send(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before reading everything; still read its answer
         closed, got = c.wait_closed(timeout)
         return got, closed
 

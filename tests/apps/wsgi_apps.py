@@ -164,9 +164,15 @@ def input_modes(environ, start_response):
 
 @recorded
 def no_content_length(environ, start_response):
-    """``hello world`` in two pieces, without a Content-Length."""
+    """``hello world`` from a generator (length unknown in advance), without a Content-Length.
+
+    A generator, not a list: a server may legitimately compute a Content-Length for a list.
+    """
+    def body():
+        yield b"hello "
+        yield b"world"
     start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"hello ", b"world"]
+    return body()
 
 
 @recorded

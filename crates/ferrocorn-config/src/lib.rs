@@ -58,27 +58,53 @@ pub struct Cli {
     pub keepalive: f64,
 
     /// Seconds a client has to send a complete request head (slow-loris defence).
-    #[arg(long = "header-timeout", value_name = "SECONDS", default_value_t = 10.0)]
+    #[arg(
+        long = "header-timeout",
+        value_name = "SECONDS",
+        default_value_t = 10.0
+    )]
     pub header_timeout: f64,
 
     /// Seconds a read of the request body or a write of the response may stall before the connection is dropped.
-    #[arg(long = "client-timeout", value_name = "SECONDS", default_value_t = 30.0)]
+    #[arg(
+        long = "client-timeout",
+        value_name = "SECONDS",
+        default_value_t = 30.0
+    )]
     pub client_timeout: f64,
 
     /// Worker timeout in seconds (supervision arrives with the process manager).
-    #[arg(short = 't', long = "timeout", value_name = "INT", default_value_t = 30)]
+    #[arg(
+        short = 't',
+        long = "timeout",
+        value_name = "INT",
+        default_value_t = 30
+    )]
     pub timeout: u64,
 
     /// Maximum size of the HTTP request line in bytes (0 = unlimited).
-    #[arg(long = "limit-request-line", value_name = "INT", default_value_t = 4094)]
+    #[arg(
+        long = "limit-request-line",
+        value_name = "INT",
+        default_value_t = 4094
+    )]
     pub limit_request_line: usize,
 
     /// Maximum number of request header fields (at most 32768).
-    #[arg(long = "limit-request-fields", value_name = "INT", default_value_t = 100)]
+    #[arg(
+        long = "limit-request-fields",
+        value_name = "INT",
+        default_value_t = 100
+    )]
     pub limit_request_fields: usize,
 
     /// Maximum size of one request header field in bytes (0 = unlimited).
-    #[arg(long = "limit-request-field_size", alias = "limit-request-field-size", value_name = "INT", default_value_t = 8190)]
+    #[arg(
+        long = "limit-request-field_size",
+        alias = "limit-request-field-size",
+        value_name = "INT",
+        default_value_t = 8190
+    )]
     pub limit_request_field_size: usize,
 
     /// Maximum request body size in bytes (0 = unlimited); larger bodies get 413.
@@ -110,7 +136,12 @@ pub struct Cli {
     pub backlog: i32,
 
     /// Error log file; `-` is stderr.
-    #[arg(long = "error-logfile", alias = "log-file", value_name = "FILE", default_value = "-")]
+    #[arg(
+        long = "error-logfile",
+        alias = "log-file",
+        value_name = "FILE",
+        default_value = "-"
+    )]
     pub error_logfile: String,
 
     /// Error log level: debug, info, warning, error, critical.
@@ -118,7 +149,11 @@ pub struct Cli {
     pub log_level: String,
 
     /// The value of the `Server` response header.
-    #[arg(long = "server-header", value_name = "STRING", default_value = "ferrocorn")]
+    #[arg(
+        long = "server-header",
+        value_name = "STRING",
+        default_value = "ferrocorn"
+    )]
     pub server_header: String,
 }
 
@@ -193,7 +228,10 @@ pub const EX_USAGE: i32 = 64;
 
 fn seconds(key: &'static str, v: f64) -> Result<Duration, ConfigError> {
     if !v.is_finite() || v < 0.0 {
-        return Err(ConfigError { key, message: format!("expected a non-negative number of seconds, got {v}") });
+        return Err(ConfigError {
+            key,
+            message: format!("expected a non-negative number of seconds, got {v}"),
+        });
     }
     Ok(Duration::from_secs_f64(v))
 }
@@ -204,7 +242,10 @@ impl Cli {
         let app = self
             .app
             .filter(|a| !a.trim().is_empty())
-            .ok_or(ConfigError { key: "APP", message: "no application given (MODULE[:CALLABLE])".into() })?;
+            .ok_or(ConfigError {
+                key: "APP",
+                message: "no application given (MODULE[:CALLABLE])".into(),
+            })?;
         let workers = match (self.workers, web_concurrency) {
             (Some(w), _) => w,
             (None, Some(s)) => s.trim().parse::<u32>().map_err(|_| ConfigError {
@@ -214,16 +255,28 @@ impl Cli {
             (None, None) => 1,
         };
         if workers == 0 {
-            return Err(ConfigError { key: "workers", message: "must be at least 1".into() });
+            return Err(ConfigError {
+                key: "workers",
+                message: "must be at least 1".into(),
+            });
         }
         if self.threads == 0 {
-            return Err(ConfigError { key: "threads", message: "must be at least 1".into() });
+            return Err(ConfigError {
+                key: "threads",
+                message: "must be at least 1".into(),
+            });
         }
         if self.limit_request_fields > 32768 {
-            return Err(ConfigError { key: "limit_request_fields", message: "must be at most 32768".into() });
+            return Err(ConfigError {
+                key: "limit_request_fields",
+                message: "must be at most 32768".into(),
+            });
         }
         if self.backlog <= 0 {
-            return Err(ConfigError { key: "backlog", message: "must be positive".into() });
+            return Err(ConfigError {
+                key: "backlog",
+                message: "must be positive".into(),
+            });
         }
         let log_level = match self.log_level.to_ascii_lowercase().as_str() {
             "debug" => LogLevel::Debug,
@@ -234,14 +287,23 @@ impl Cli {
             other => {
                 return Err(ConfigError {
                     key: "loglevel",
-                    message: format!("expected debug, info, warning, error or critical, got {other:?}"),
+                    message: format!(
+                        "expected debug, info, warning, error or critical, got {other:?}"
+                    ),
                 })
             }
         };
         if self.server_header.bytes().any(|b| b < 0x20 || b == 0x7f) {
-            return Err(ConfigError { key: "server_header", message: "must not contain control characters".into() });
+            return Err(ConfigError {
+                key: "server_header",
+                message: "must not contain control characters".into(),
+            });
         }
-        let binds = if self.bind.is_empty() { vec!["127.0.0.1:8000".to_string()] } else { self.bind };
+        let binds = if self.bind.is_empty() {
+            vec!["127.0.0.1:8000".to_string()]
+        } else {
+            self.bind
+        };
         Ok(Config {
             app,
             binds,
@@ -250,7 +312,12 @@ impl Cli {
             chdir: self.chdir,
             pythonpath: self
                 .pythonpath
-                .map(|p| p.split(',').filter(|s| !s.is_empty()).map(PathBuf::from).collect())
+                .map(|p| {
+                    p.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(PathBuf::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
             keepalive: seconds("keepalive", self.keepalive)?,
             header_timeout: seconds("header_timeout", self.header_timeout)?,
@@ -280,7 +347,8 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let cli = Cli::try_parse_from(argv).map_err(ParseOutcome::Clap)?;
-    cli.into_config(web_concurrency).map_err(ParseOutcome::Invalid)
+    cli.into_config(web_concurrency)
+        .map_err(ParseOutcome::Invalid)
 }
 
 /// Why argument parsing did not produce a Config.
@@ -299,7 +367,16 @@ mod tests {
     #[test]
     fn gunicorn_spellings_parse() {
         let c = parse_args(
-            ["ferrocorn", "-b", "0.0.0.0:9000", "--threads", "4", "--limit-request-field_size", "100", "m:app"],
+            [
+                "ferrocorn",
+                "-b",
+                "0.0.0.0:9000",
+                "--threads",
+                "4",
+                "--limit-request-field_size",
+                "100",
+                "m:app",
+            ],
             None,
         )
         .expect("valid");
@@ -312,7 +389,12 @@ mod tests {
     #[test]
     fn web_concurrency_sets_workers_only_without_flag() {
         assert_eq!(parse_args(["f", "m"], Some("3")).expect("valid").workers, 3);
-        assert_eq!(parse_args(["f", "-w", "2", "m"], Some("3")).expect("valid").workers, 2);
+        assert_eq!(
+            parse_args(["f", "-w", "2", "m"], Some("3"))
+                .expect("valid")
+                .workers,
+            2
+        );
         match parse_args(["f", "m"], Some("x")) {
             Err(ParseOutcome::Invalid(e)) => assert_eq!(e.key, "WEB_CONCURRENCY"),
             other => panic!("expected invalid, got {other:?}"),

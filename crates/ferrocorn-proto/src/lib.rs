@@ -4,6 +4,7 @@
 //! The lints below make the second promise checkable: no `unsafe`, and outside tests no
 //! slice indexing, `unwrap` or `expect` that hostile bytes could turn into a panic.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 #![cfg_attr(
     not(test),

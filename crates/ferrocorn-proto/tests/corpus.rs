@@ -38,7 +38,9 @@ fn check_expectation(case: &Case, (result, head, buf): &Outcome) -> Result<(), S
             "target" => head.target.get(buf).to_vec(),
             "path" => head.path.get(buf).to_vec(),
             "query" => head.query.get(buf).to_vec(),
-            "authority" => head.authority.map_or(b"none".to_vec(), |s| s.get(buf).to_vec()),
+            "authority" => head
+                .authority
+                .map_or(b"none".to_vec(), |s| s.get(buf).to_vec()),
             "host" => head.host.map_or(b"none".to_vec(), |s| s.get(buf).to_vec()),
             "version" => match head.version {
                 Version::Http10 => b"1.0".to_vec(),
@@ -58,11 +60,19 @@ fn check_expectation(case: &Case, (result, head, buf): &Outcome) -> Result<(), S
             other => return Err(format!("unknown check {other:?}")),
         };
         if &got != want {
-            return Err(format!("{key}: expected {:?}, got {:?}", show(want), show(&got)));
+            return Err(format!(
+                "{key}: expected {:?}, got {:?}",
+                show(want),
+                show(&got)
+            ));
         }
     }
-    let want_headers: Vec<&Vec<u8>> =
-        case.checks.iter().filter(|(k, _)| k == "header").map(|(_, v)| v).collect();
+    let want_headers: Vec<&Vec<u8>> = case
+        .checks
+        .iter()
+        .filter(|(k, _)| k == "header")
+        .map(|(_, v)| v)
+        .collect();
     if !want_headers.is_empty() {
         let got: Vec<Vec<u8>> = head
             .headers
@@ -97,10 +107,16 @@ fn check_byte_by_byte(case: &Case, whole: &Outcome) -> Result<(), String> {
             (Err(p), Err(w)) if p.status == w.status => return Ok(()),
             (Ok(Parsed::Complete), Ok(Parsed::Complete)) => {
                 if k != whole.1.head_len {
-                    return Err(format!("prefix of {k} bytes complete, head_len {}", whole.1.head_len));
+                    return Err(format!(
+                        "prefix of {k} bytes complete, head_len {}",
+                        whole.1.head_len
+                    ));
                 }
                 if prefix.1 != whole.1 {
-                    return Err(format!("prefix head {:?} != whole head {:?}", prefix.1, whole.1));
+                    return Err(format!(
+                        "prefix head {:?} != whole head {:?}",
+                        prefix.1, whole.1
+                    ));
                 }
                 if prefix.2[..k] != whole.2[..k] {
                     return Err("prefix rewrote the head differently".into());
@@ -123,7 +139,8 @@ fn corpus() {
     let mut failures = Vec::new();
     for case in &cases {
         let whole = parse(case, &case.raw);
-        let result = check_expectation(case, &whole).and_then(|()| check_byte_by_byte(case, &whole));
+        let result =
+            check_expectation(case, &whole).and_then(|()| check_byte_by_byte(case, &whole));
         if let Err(msg) = result {
             failures.push(format!("{}: {msg}", case.name));
         }

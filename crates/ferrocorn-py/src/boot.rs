@@ -35,7 +35,10 @@ pub fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
         }
     };
     if let Err(e) = log::init(&cfg.error_logfile, cfg.log_level) {
-        eprintln!("ferrocorn: error: cannot open error log {:?}: {e}", cfg.error_logfile);
+        eprintln!(
+            "ferrocorn: error: cannot open error log {:?}: {e}",
+            cfg.error_logfile
+        );
         return EXIT_STARTUP;
     }
     match start(py, cfg) {
@@ -66,9 +69,11 @@ fn limits(cfg: &Config) -> Limits {
 /// Put the app's directories first on `sys.path`: `--chdir` (like gunicorn) and `--pythonpath`.
 fn setup_paths(py: Python<'_>, cfg: &Config) -> Result<(), String> {
     if let Some(dir) = &cfg.chdir {
-        std::env::set_current_dir(dir).map_err(|e| format!("cannot chdir to {:?}: {e}", dir.display()))?;
+        std::env::set_current_dir(dir)
+            .map_err(|e| format!("cannot chdir to {:?}: {e}", dir.display()))?;
     }
-    let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
     let sys_path = py
         .import("sys")
         .and_then(|s| s.getattr("path"))
@@ -103,7 +108,10 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
     for l in &listeners {
         log::info(&format!("Listening at: {} ({pid})", l.url));
     }
-    log::info(&format!("Using worker: threads ({} per worker)", cfg.threads));
+    log::info(&format!(
+        "Using worker: threads ({} per worker)",
+        cfg.threads
+    ));
     log::info(&format!("Booting worker with pid: {pid}"));
     let callable = loader::load(py, &cfg.app).map_err(|e| {
         let mut msg = format!("App failed to load: {}", e.message);
@@ -120,7 +128,13 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
     })?;
     let settings = WorkerSettings {
         threads: cfg.threads,
-        http: Http1Settings::new(limits(&cfg), cfg.keepalive, cfg.header_timeout, cfg.client_timeout, cfg.server_header.clone()),
+        http: Http1Settings::new(
+            limits(&cfg),
+            cfg.keepalive,
+            cfg.header_timeout,
+            cfg.client_timeout,
+            cfg.server_header.clone(),
+        ),
         graceful_timeout: Duration::from_secs(30),
     };
     let app: Arc<dyn ferrocorn_server::App> = Arc::new(app);

@@ -13,7 +13,11 @@ pub struct LoadError {
 }
 
 fn format_traceback(py: Python<'_>, e: &PyErr) -> String {
-    let tb = py.import("traceback").and_then(|m| m.getattr("format_exception")).and_then(|f| f.call1((e.value(py),)));
+    // Pass the traceback explicitly: on Python 3.11 a fetched exception's __traceback__ may be unset.
+    let tb = py
+        .import("traceback")
+        .and_then(|m| m.getattr("format_exception"))
+        .and_then(|f| f.call1((e.get_type(py), e.value(py), e.traceback(py))));
     match tb.and_then(|l| l.extract::<Vec<String>>()) {
         Ok(lines) => lines.concat(),
         Err(_) => format!("{e}"),
@@ -30,13 +34,18 @@ fn split_call(spec: &str) -> Result<(&str, Option<&str>), String> {
     match spec.find('(') {
         None => Ok((spec, None)),
         Some(i) => {
-            let args = spec[i + 1..].strip_suffix(')').ok_or_else(|| format!("{spec:?}: missing ')'"))?;
+            let args = spec[i + 1..]
+                .strip_suffix(')')
+                .ok_or_else(|| format!("{spec:?}: missing ')'"))?;
             Ok((&spec[..i], Some(args)))
         }
     }
 }
 
-fn parse_args<'py>(py: Python<'py>, args: &str) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
+fn parse_args<'py>(
+    py: Python<'py>,
+    args: &str,
+) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
     // Parse `f(<args>)` as a Python expression and evaluate only literals.
     let ast = py.import("ast")?;
     let code = format!("f({args})");
@@ -50,14 +59,20 @@ fn parse_args<'py>(py: Python<'py>, args: &str) -> PyResult<(Bound<'py, PyTuple>
     let kwargs = PyDict::new(py);
     for k in call.getattr("keywords")?.try_iter()? {
         let k = k?;
-        kwargs.set_item(k.getattr("arg")?, literal_eval.call1((k.getattr("value")?,))?)?;
+        kwargs.set_item(
+            k.getattr("arg")?,
+            literal_eval.call1((k.getattr("value")?,))?,
+        )?;
     }
     Ok((PyTuple::new(py, pos)?, kwargs))
 }
 
 /// Import the module and resolve the callable.
 pub fn load(py: Python<'_>, spec: &str) -> Result<Py<PyAny>, LoadError> {
-    let plain = |message: String| LoadError { message, traceback: None };
+    let plain = |message: String| LoadError {
+        message,
+        traceback: None,
+    };
     let (module, attr) = match spec.split_once(':') {
         Some((m, a)) => (m.trim(), a.trim()),
         None => (spec.trim(), "application"),
@@ -77,14 +92,21 @@ pub fn load(py: Python<'_>, spec: &str) -> Result<Py<PyAny>, LoadError> {
             .map_err(|_| plain(format!("failed to find attribute {name:?} in {module:?}")))?;
     }
     if let Some(args) = args {
-        let (a, k) = parse_args(py, args).map_err(|e| plain(format!("cannot parse arguments of {attr:?}: {}", e.value(py))))?;
+        let (a, k) = parse_args(py, args).map_err(|e| {
+            plain(format!(
+                "cannot parse arguments of {attr:?}: {}",
+                e.value(py)
+            ))
+        })?;
         obj = obj.call(a, Some(&k)).map_err(|e| LoadError {
             message: format!("the application factory {attr:?} raised: {}", e.value(py)),
             traceback: Some(format_traceback(py, &e)),
         })?;
     }
     if !obj.is_callable() {
-        return Err(plain(format!("application object {spec:?} is not callable")));
+        return Err(plain(format!(
+            "application object {spec:?} is not callable"
+        )));
     }
     Ok(obj.unbind())
 }

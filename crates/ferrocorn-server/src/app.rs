@@ -91,6 +91,20 @@ fn slice(buf: &[u8], r: (u32, u32)) -> &[u8] {
 }
 
 impl<'a> Request<'a> {
+    /// A view of `head` over `buf` (the buffer the head's ranges point into).
+    pub fn new(buf: &'a [u8], head: &'a Head) -> Self {
+        Request { buf, head }
+    }
+
+    /// `METHOD TARGET`, for log lines.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}",
+            String::from_utf8_lossy(self.method()),
+            String::from_utf8_lossy(self.raw_uri())
+        )
+    }
+
     pub fn method(&self) -> &'a [u8] {
         slice(self.buf, self.head.method)
     }
@@ -117,7 +131,10 @@ impl<'a> Request<'a> {
     /// Header fields in arrival order.
     pub fn fields(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
         let buf = self.buf;
-        self.head.fields.iter().map(move |f| (slice(buf, f.name), slice(buf, f.value)))
+        self.head
+            .fields
+            .iter()
+            .map(move |f| (slice(buf, f.name), slice(buf, f.value)))
     }
 }
 
@@ -132,6 +149,9 @@ pub struct Exchange {
 impl Exchange {
     /// The request head. Read it before taking `body` out of the exchange: it borrows the body's buffer.
     pub fn request(&self) -> Request<'_> {
-        Request { buf: self.body.buffer(), head: &self.head }
+        Request {
+            buf: self.body.buffer(),
+            head: &self.head,
+        }
     }
 }

@@ -24,7 +24,11 @@ pub enum Framing {
     /// `remaining` bytes still to come.
     Length { remaining: u64 },
     /// Chunked; `pending` is decoded data not yet handed out (absolute range in the buffer).
-    Chunked { decoder: Box<ChunkedDecoder>, pending: Range<usize>, done: bool },
+    Chunked {
+        decoder: Box<ChunkedDecoder>,
+        pending: Range<usize>,
+        done: bool,
+    },
 }
 
 /// Why reading the body failed.
@@ -77,7 +81,12 @@ const BODY_CHUNK: usize = 64 * 1024;
 
 impl BodyReader {
     pub fn new(sock: Arc<Socket>, timeout: Duration) -> Self {
-        BodyReader { sock: Some(sock), buf: vec![0; 8192], timeout, ..Default::default() }
+        BodyReader {
+            sock: Some(sock),
+            buf: vec![0; 8192],
+            timeout,
+            ..Default::default()
+        }
     }
 
     /// The valid bytes of the buffer (head, body, pipelined data).
@@ -98,7 +107,10 @@ impl BodyReader {
     /// Read more bytes from the socket without waiting (for the head). Grows the buffer up to `max`.
     /// Returns `WouldBlock` when nothing is there and `Ok(0)` on end of stream or a full buffer.
     pub fn fill_nonblocking(&mut self, max: usize) -> io::Result<usize> {
-        let sock = self.sock.clone().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let sock = self
+            .sock
+            .clone()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
         if self.end == self.buf.len() {
             if self.buf.len() >= max {
                 return Ok(0);
@@ -170,10 +182,19 @@ impl BodyReader {
 
     /// Read body bytes from the socket, waiting if needed; sends `100 Continue` first when owed.
     fn fill_body(&mut self, u: &dyn Unlocker, head_sent: bool) -> Result<usize, BodyError> {
-        let sock = self.sock.clone().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let sock = self
+            .sock
+            .clone()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
         self.make_room();
         match sock::read_some(&*sock, &mut self.buf[self.end..]) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client closed before the body ended").into()),
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "client closed before the body ended",
+                )
+                .into())
+            }
             Ok(n) => {
                 self.end += n;
                 return Ok(n);
@@ -187,7 +208,11 @@ impl BodyReader {
         }
         let n = sock::read_wait(&*sock, &mut self.buf[self.end..], self.timeout, u)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client closed before the body ended").into());
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "client closed before the body ended",
+            )
+            .into());
         }
         self.end += n;
         Ok(n)
@@ -195,13 +220,23 @@ impl BodyReader {
 
     /// Return up to `max` body bytes (at least one unless the body is over: empty slice = end of body).
     /// `head_sent`: the response head is already out, so no `100 Continue` may be sent any more.
-    pub fn read(&mut self, max: usize, u: &dyn Unlocker, head_sent: bool) -> Result<&[u8], BodyError> {
+    pub fn read(
+        &mut self,
+        max: usize,
+        u: &dyn Unlocker,
+        head_sent: bool,
+    ) -> Result<&[u8], BodyError> {
         let range = self.read_range(max, u, head_sent)?;
         self.consumed += range.len() as u64;
         Ok(&self.buf[range])
     }
 
-    fn read_range(&mut self, max: usize, u: &dyn Unlocker, head_sent: bool) -> Result<Range<usize>, BodyError> {
+    fn read_range(
+        &mut self,
+        max: usize,
+        u: &dyn Unlocker,
+        head_sent: bool,
+    ) -> Result<Range<usize>, BodyError> {
         if max == 0 {
             return Ok(0..0);
         }
@@ -213,14 +248,20 @@ impl BodyReader {
                         return Ok(0..0);
                     }
                     if self.pos < self.end {
-                        let n = (self.end - self.pos).min(max).min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                        let n = (self.end - self.pos)
+                            .min(max)
+                            .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
                         let r = self.pos..self.pos + n;
                         self.pos += n;
                         *remaining -= n as u64;
                         return Ok(r);
                     }
                 }
-                Framing::Chunked { decoder, pending, done } => {
+                Framing::Chunked {
+                    decoder,
+                    pending,
+                    done,
+                } => {
                     if pending.start < pending.end {
                         let n = pending.len().min(max);
                         let r = pending.start..pending.start + n;
@@ -232,7 +273,9 @@ impl BodyReader {
                     }
                     if self.pos < self.end {
                         let input = &self.buf[self.pos..self.end];
-                        let step = decoder.decode(input).map_err(|e| BodyError::Protocol(e.status, e.reason))?;
+                        let step = decoder
+                            .decode(input)
+                            .map_err(|e| BodyError::Protocol(e.status, e.reason))?;
                         let base = self.pos;
                         self.pos += step.consumed;
                         *pending = base + step.data.start..base + step.data.end;

@@ -5,7 +5,9 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use ferrocorn_proto::http1::{self as h1, BodyKind, ChunkedDecoder, HttpError, Parsed, RequestHead, Version};
+use ferrocorn_proto::http1::{
+    self as h1, BodyKind, ChunkedDecoder, HttpError, Parsed, RequestHead, Version,
+};
 use socket2::Socket;
 
 use crate::app::{Exchange, Field, Handler, Head, HeaderStyle, Outcome, Unlocker};
@@ -27,16 +29,52 @@ pub struct Http1Settings {
 }
 
 impl Http1Settings {
-    pub fn new(limits: h1::Limits, keepalive: Duration, header_timeout: Duration, client_timeout: Duration, server_header: String) -> Self {
-        let line = if limits.max_line == 0 { 1 << 20 } else { limits.max_line };
-        let field = if limits.max_field_size == 0 { 1 << 20 } else { limits.max_field_size };
+    pub fn new(
+        limits: h1::Limits,
+        keepalive: Duration,
+        header_timeout: Duration,
+        client_timeout: Duration,
+        server_header: String,
+    ) -> Self {
+        let line = if limits.max_line == 0 {
+            1 << 20
+        } else {
+            limits.max_line
+        };
+        let field = if limits.max_field_size == 0 {
+            1 << 20
+        } else {
+            limits.max_field_size
+        };
         let max_head = (line + 2 + limits.max_fields.saturating_mul(field + 2) + 4).min(64 << 20);
-        Http1Settings { limits, keepalive, header_timeout, client_timeout, server_header, max_head }
+        Http1Settings {
+            limits,
+            keepalive,
+            header_timeout,
+            client_timeout,
+            server_header,
+            max_head,
+        }
     }
 }
 
 /// A bigger body than this left unread by the app is not drained: the connection closes instead.
 const DRAIN_LIMIT: u64 = 1 << 20;
+
+/// Run the chunked framing already buffered through a throw-away decoder, to refuse a malformed or
+/// oversized body before the app sees the request. Data arriving later is checked as it is read.
+fn precheck_chunked(buf: &[u8], max_body: u64) -> Result<(), HttpError> {
+    let mut d = ChunkedDecoder::new(max_body);
+    let mut pos = 0;
+    while pos < buf.len() {
+        let step = d.decode(&buf[pos..])?;
+        pos += step.consumed;
+        if step.done || step.consumed == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
 
 /// One HTTP/1.1 connection's state, reused for all its requests.
 pub struct Conn {
@@ -78,7 +116,13 @@ impl Conn {
 
     /// Serve whatever the connection has: complete requests are answered in order; returns when the
     /// connection must wait for the client or close.
-    pub fn drive(&mut self, h: &mut dyn Handler, ctx: &mut ThreadCtx, s: &Http1Settings, stopping: &dyn Fn() -> bool) -> After {
+    pub fn drive(
+        &mut self,
+        h: &mut dyn Handler,
+        ctx: &mut ThreadCtx,
+        s: &Http1Settings,
+        stopping: &dyn Fn() -> bool,
+    ) -> After {
         loop {
             if self.ex.body.has_buffered() {
                 if self.head_started.is_none() {
@@ -106,7 +150,14 @@ impl Conn {
             match self.ex.body.fill_nonblocking(s.max_head) {
                 Ok(0) => {
                     if self.ex.body.has_buffered() && self.ex.body.is_full() {
-                        self.reject(&HttpError { status: 431, reason: "Request Header Fields Too Large" }, h, ctx);
+                        self.reject(
+                            &HttpError {
+                                status: 431,
+                                reason: "Request Header Fields Too Large",
+                            },
+                            h,
+                            ctx,
+                        );
                     }
                     return After::Close;
                 }
@@ -126,13 +177,23 @@ impl Conn {
     fn reject(&mut self, e: &HttpError, h: &mut dyn Handler, ctx: &mut ThreadCtx) {
         log::debug(&format!("rejected request: {} {}", e.status, e.reason));
         let resp = &mut self.ex.resp;
-        resp.begin(Version::Http11, false, false, ctx.dates.header_line(SystemTime::now()));
+        resp.begin(
+            Version::Http11,
+            false,
+            false,
+            ctx.dates.header_line(SystemTime::now()),
+        );
         let body = format!("{}\n", e.reason);
         let u: &dyn Unlocker = h;
         let _ = resp.simple(e.status, e.reason, body.as_bytes(), u);
     }
 
-    fn serve_one(&mut self, h: &mut dyn Handler, ctx: &mut ThreadCtx, s: &Http1Settings) -> Outcome {
+    fn serve_one(
+        &mut self,
+        h: &mut dyn Handler,
+        ctx: &mut ThreadCtx,
+        s: &Http1Settings,
+    ) -> Outcome {
         let p = &self.parsed;
         let span = |sp: h1::Span| (sp.start, sp.end);
         let head = &mut self.ex.head;
@@ -146,20 +207,45 @@ impl Conn {
         };
         head.style = Some(HeaderStyle::Http);
         head.fields.clear();
-        head.fields.extend(p.headers.iter().map(|f| Field { name: span(f.name), value: span(f.value) }));
+        head.fields.extend(p.headers.iter().map(|f| Field {
+            name: span(f.name),
+            value: span(f.value),
+        }));
         let (framing, content_length) = match p.body {
             BodyKind::Empty => (Framing::Empty, None),
             BodyKind::Length(0) => (Framing::Empty, Some(0)),
             BodyKind::Length(n) => (Framing::Length { remaining: n }, Some(n)),
             BodyKind::Chunked => (
-                Framing::Chunked { decoder: Box::new(ChunkedDecoder::new(s.limits.max_body)), pending: 0..0, done: false },
+                Framing::Chunked {
+                    decoder: Box::new(ChunkedDecoder::new(s.limits.max_body)),
+                    pending: 0..0,
+                    done: false,
+                },
                 None,
             ),
         };
         head.content_length = content_length;
-        let is_head = self.ex.body.buffer().get(p.method.start as usize..p.method.end as usize) == Some(b"HEAD");
+        if matches!(p.body, BodyKind::Chunked) {
+            // Bad framing that arrived with the head is refused before the app is called.
+            let buffered = self.ex.body.buffer().get(p.head_len..).unwrap_or(&[]);
+            if let Err(e) = precheck_chunked(buffered, s.limits.max_body) {
+                self.reject(&e, h, ctx);
+                return Outcome::Close;
+            }
+        }
+        let is_head = self
+            .ex
+            .body
+            .buffer()
+            .get(p.method.start as usize..p.method.end as usize)
+            == Some(b"HEAD");
         self.ex.body.begin(p.head_len, framing, p.expect_continue);
-        self.ex.resp.begin(p.version, is_head, p.keep_alive, ctx.dates.header_line(SystemTime::now()));
+        self.ex.resp.begin(
+            p.version,
+            is_head,
+            p.keep_alive,
+            ctx.dates.header_line(SystemTime::now()),
+        );
 
         let outcome = h.handle(&mut self.ex);
         self.requests += 1;
@@ -167,7 +253,11 @@ impl Conn {
             return Outcome::Close;
         }
         if !self.ex.body.is_complete() {
-            let small = self.ex.body.remaining_hint().is_some_and(|r| r <= DRAIN_LIMIT);
+            let small = self
+                .ex
+                .body
+                .remaining_hint()
+                .is_some_and(|r| r <= DRAIN_LIMIT);
             let u: &dyn Unlocker = h;
             if !small || !self.ex.body.drain(DRAIN_LIMIT, u) {
                 return Outcome::Close;

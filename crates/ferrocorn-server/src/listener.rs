@@ -34,7 +34,9 @@ impl std::fmt::Display for BindError {
 pub fn parse_tcp(addr: &str) -> Result<Vec<SocketAddr>, String> {
     let addr = addr.trim();
     let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
-        let (h, tail) = rest.split_once(']').ok_or("missing ']' after IPv6 address")?;
+        let (h, tail) = rest
+            .split_once(']')
+            .ok_or("missing ']' after IPv6 address")?;
         let port = match tail.strip_prefix(':') {
             Some(p) => p,
             None if tail.is_empty() => "8000",
@@ -43,11 +45,20 @@ pub fn parse_tcp(addr: &str) -> Result<Vec<SocketAddr>, String> {
         (h.to_string(), port)
     } else {
         match addr.rsplit_once(':') {
-            Some((h, p)) => (if h.is_empty() { "0.0.0.0".to_string() } else { h.to_string() }, p),
+            Some((h, p)) => (
+                if h.is_empty() {
+                    "0.0.0.0".to_string()
+                } else {
+                    h.to_string()
+                },
+                p,
+            ),
             None => (addr.to_string(), "8000"),
         }
     };
-    let port: u16 = port.parse().map_err(|_| format!("{port:?} is not a port number (0-65535)"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port number (0-65535)"))?;
     if host.is_empty() {
         return Err("empty host".into());
     }
@@ -62,7 +73,11 @@ pub fn parse_tcp(addr: &str) -> Result<Vec<SocketAddr>, String> {
 }
 
 fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<Socket> {
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+    let sock = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )?;
     sock.set_reuse_address(true)?;
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;
@@ -76,7 +91,10 @@ fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<Socket> {
 
 /// Bind one `--bind` value (every address a host name resolves to).
 pub fn bind(address: &str, backlog: i32) -> Result<Vec<Listener>, BindError> {
-    let err = |message: String| BindError { address: address.to_string(), message };
+    let err = |message: String| BindError {
+        address: address.to_string(),
+        message,
+    };
     let addrs = parse_tcp(address).map_err(err)?;
     let mut out = Vec::with_capacity(addrs.len());
     for a in addrs {
@@ -107,8 +125,14 @@ mod tests {
     #[test]
     fn address_forms() {
         assert_eq!(parse_tcp("127.0.0.1:9000").expect("ok")[0].port(), 9000);
-        assert_eq!(parse_tcp(":9001").expect("ok")[0].to_string(), "0.0.0.0:9001");
-        assert_eq!(parse_tcp("[::1]:9002").expect("ok")[0].to_string(), "[::1]:9002");
+        assert_eq!(
+            parse_tcp(":9001").expect("ok")[0].to_string(),
+            "0.0.0.0:9001"
+        );
+        assert_eq!(
+            parse_tcp("[::1]:9002").expect("ok")[0].to_string(),
+            "[::1]:9002"
+        );
         assert_eq!(parse_tcp("127.0.0.1").expect("ok")[0].port(), 8000);
         assert!(parse_tcp("127.0.0.1:http").is_err());
         assert!(parse_tcp("[::1").is_err());

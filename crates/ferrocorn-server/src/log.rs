@@ -24,7 +24,11 @@ pub fn init(path: &str, level: LogLevel) -> std::io::Result<()> {
         Some(p) => Some(OpenOptions::new().create(true).append(true).open(p)?),
         None => None,
     };
-    let _ = LOG.set(ErrorLog { level, path, file: RwLock::new(file) });
+    let _ = LOG.set(ErrorLog {
+        level,
+        path,
+        file: RwLock::new(file),
+    });
     Ok(())
 }
 
@@ -62,10 +66,18 @@ fn civil(days: i64) -> (i64, u32, u32) {
 
 /// `2026-11-24 21:15:00 +0000` (UTC).
 pub fn timestamp(now: SystemTime) -> String {
-    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let (y, mo, d) = civil(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} +0000", s / 3600, (s / 60) % 60, s % 60)
+    format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} +0000",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
 }
 
 /// Write one message (may span lines, e.g. a traceback) at `level`.
@@ -73,7 +85,13 @@ pub fn log(level: LogLevel, msg: &str) {
     if !enabled(level) {
         return;
     }
-    let mut line = format!("[{}] [{}] [{}] {}", timestamp(SystemTime::now()), std::process::id(), level.name(), msg);
+    let mut line = format!(
+        "[{}] [{}] [{}] {}",
+        timestamp(SystemTime::now()),
+        std::process::id(),
+        level.name(),
+        msg
+    );
     if !line.ends_with('\n') {
         line.push('\n');
     }

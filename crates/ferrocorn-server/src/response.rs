@@ -76,11 +76,23 @@ impl ResponseWriter {
             line.extend_from_slice(server_header.as_bytes());
             line.extend_from_slice(b"\r\n");
         }
-        ResponseWriter { sock: Some(sock), out: Vec::with_capacity(8192), timeout, server_line: line.into(), ..Default::default() }
+        ResponseWriter {
+            sock: Some(sock),
+            out: Vec::with_capacity(8192),
+            timeout,
+            server_line: line.into(),
+            ..Default::default()
+        }
     }
 
     /// Prepare for a new request.
-    pub fn begin(&mut self, version: Version, head_request: bool, keep_alive: bool, date_line: &[u8]) {
+    pub fn begin(
+        &mut self,
+        version: Version,
+        head_request: bool,
+        keep_alive: bool,
+        date_line: &[u8],
+    ) {
         self.out.clear();
         self.date.clear();
         self.date.extend_from_slice(date_line);
@@ -129,7 +141,11 @@ impl ResponseWriter {
         self.app_content_length = None;
         self.app_set_server = false;
         self.app_set_date = false;
-        h1::push_status_line(&mut self.out, self.version.unwrap_or(Version::Http11), status);
+        h1::push_status_line(
+            &mut self.out,
+            self.version.unwrap_or(Version::Http11),
+            status,
+        );
         self.status = code;
         self.state = State::Building;
     }
@@ -137,7 +153,10 @@ impl ResponseWriter {
     /// Add one app header (already validated). Hop-by-hop framing headers are ours to decide.
     pub fn header(&mut self, name: &[u8], value: &[u8]) {
         if name.eq_ignore_ascii_case(b"content-length") {
-            match std::str::from_utf8(value).ok().and_then(|v| v.trim().parse::<u64>().ok()) {
+            match std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            {
                 Some(n) => self.app_content_length = Some(n),
                 None => return,
             }
@@ -145,7 +164,10 @@ impl ResponseWriter {
             // We frame the body ourselves; an app-chosen chunked is implied when there is no length.
             return;
         } else if name.eq_ignore_ascii_case(b"connection") {
-            if value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")) {
+            if value
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+            {
                 self.must_close = true;
             }
             return;
@@ -160,13 +182,15 @@ impl ResponseWriter {
     /// Finish the head: choose framing, add Date/Server/Connection, end with CRLF.
     pub fn commit(&mut self) {
         let version = self.version.unwrap_or(Version::Http11);
-        let no_body = self.head_request || self.status < 200 || self.status == 204 || self.status == 304;
+        let no_body =
+            self.head_request || self.status < 200 || self.status == 204 || self.status == 304;
         self.framing = if no_body {
             BodyFraming::None
         } else if let Some(n) = self.app_content_length {
             BodyFraming::Length(n)
         } else if version == Version::Http11 {
-            self.out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            self.out
+                .extend_from_slice(b"Transfer-Encoding: chunked\r\n");
             BodyFraming::Chunked
         } else {
             self.must_close = true;
@@ -188,7 +212,10 @@ impl ResponseWriter {
     }
 
     fn flush_with(&mut self, extra: &[&[u8]], u: &dyn Unlocker) -> io::Result<()> {
-        let sock = self.sock.clone().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let sock = self
+            .sock
+            .clone()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
         let mut bufs: Vec<&[u8]> = Vec::with_capacity(1 + extra.len());
         if !self.out.is_empty() {
             bufs.push(&self.out);
@@ -256,7 +283,13 @@ impl ResponseWriter {
     }
 
     /// Send `len` bytes of an open file from `offset` with sendfile (never through Python).
-    pub fn send_file<F: AsFd>(&mut self, file: &F, offset: i64, len: u64, u: &dyn Unlocker) -> io::Result<u64> {
+    pub fn send_file<F: AsFd>(
+        &mut self,
+        file: &F,
+        offset: i64,
+        len: u64,
+        u: &dyn Unlocker,
+    ) -> io::Result<u64> {
         let len = match self.framing {
             BodyFraming::None => {
                 self.body_bytes += len;
@@ -273,15 +306,22 @@ impl ResponseWriter {
             h1::push_chunk_header(&mut self.out, len as usize);
         }
         self.flush(u)?;
-        let sock = self.sock.clone().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
-        let sent = sock::sendfile_all(&*sock, file, offset, len, self.timeout, u).inspect_err(|_| self.must_close = true)?;
+        let sock = self
+            .sock
+            .clone()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let sent = sock::sendfile_all(&*sock, file, offset, len, self.timeout, u)
+            .inspect_err(|_| self.must_close = true)?;
         self.body_bytes += sent;
         self.wire_bytes += sent;
         if chunked {
             if sent < len {
                 // The file shrank under us: the chunk size we announced is a lie now; close.
                 self.must_close = true;
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than announced"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shorter than announced",
+                ));
             }
             self.out.extend_from_slice(b"\r\n");
         }
@@ -316,7 +356,13 @@ impl ResponseWriter {
     }
 
     /// A complete response of our own (errors): replaces anything not yet committed.
-    pub fn simple(&mut self, code: u16, reason: &str, body: &[u8], u: &dyn Unlocker) -> io::Result<()> {
+    pub fn simple(
+        &mut self,
+        code: u16,
+        reason: &str,
+        body: &[u8],
+        u: &dyn Unlocker,
+    ) -> io::Result<()> {
         let status = format!("{code} {reason}");
         self.must_close = true;
         self.start(status.as_bytes(), code);

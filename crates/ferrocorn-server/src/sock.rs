@@ -18,7 +18,12 @@ pub enum Ready {
 }
 
 /// Wait until `fd` is ready or `timeout` passes (`TimedOut`), with the app lock released.
-pub fn wait<F: AsFd + Sync>(fd: &F, ready: Ready, timeout: Duration, u: &dyn Unlocker) -> io::Result<()> {
+pub fn wait<F: AsFd + Sync>(
+    fd: &F,
+    ready: Ready,
+    timeout: Duration,
+    u: &dyn Unlocker,
+) -> io::Result<()> {
     let deadline = Instant::now() + timeout;
     let flags = match ready {
         Ready::Read => PollFlags::POLLIN,
@@ -29,7 +34,10 @@ pub fn wait<F: AsFd + Sync>(fd: &F, ready: Ready, timeout: Duration, u: &dyn Unl
         result = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                break Err(io::Error::new(io::ErrorKind::TimedOut, "client I/O timed out"));
+                break Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client I/O timed out",
+                ));
             }
             let ms = PollTimeout::try_from(left.as_millis().clamp(1, i32::MAX as u128) as i32)
                 .unwrap_or(PollTimeout::MAX);
@@ -57,7 +65,12 @@ pub fn read_some<F: AsFd>(fd: &F, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Read at least one byte (or end of stream), waiting up to `timeout` with the lock released.
-pub fn read_wait<F: AsFd + Sync>(fd: &F, buf: &mut [u8], timeout: Duration, u: &dyn Unlocker) -> io::Result<usize> {
+pub fn read_wait<F: AsFd + Sync>(
+    fd: &F,
+    buf: &mut [u8],
+    timeout: Duration,
+    u: &dyn Unlocker,
+) -> io::Result<usize> {
     loop {
         match read_some(fd, buf) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(fd, Ready::Read, timeout, u)?,
@@ -113,7 +126,12 @@ pub fn write_all_vectored<F: AsFd + Sync>(
 }
 
 /// Write all of `data`.
-pub fn write_all<F: AsFd + Sync>(fd: &F, data: &[u8], timeout: Duration, u: &dyn Unlocker) -> io::Result<()> {
+pub fn write_all<F: AsFd + Sync>(
+    fd: &F,
+    data: &[u8],
+    timeout: Duration,
+    u: &dyn Unlocker,
+) -> io::Result<()> {
     write_all_vectored(fd, &[data], timeout, u)
 }
 

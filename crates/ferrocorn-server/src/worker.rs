@@ -30,8 +30,10 @@ pub struct WorkerSettings {
     pub graceful_timeout: Duration,
 }
 
-const TOKEN_SIGNAL: u64 = u64::MAX - 1;
-const TOKEN_WAKE: u64 = u64::MAX - 2;
+/// Event tokens: listeners use their index, connections set `CONN_BIT` (with slot generation and
+/// index); the two pipes use values no listener index reaches and are checked first.
+const TOKEN_SIGNAL: u64 = (1 << 62) + 1;
+const TOKEN_WAKE: u64 = (1 << 62) + 2;
 const CONN_BIT: u64 = 1 << 63;
 /// How often idle connections are checked against their deadlines.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
@@ -72,7 +74,13 @@ impl Slots {
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.v.push(Slot { gen: 0, state: SlotState::Free, conn: None, fd: -1, deadline });
+                self.v.push(Slot {
+                    gen: 0,
+                    state: SlotState::Free,
+                    conn: None,
+                    fd: -1,
+                    deadline,
+                });
                 (self.v.len() - 1) as u32
             }
         };
@@ -116,7 +124,9 @@ impl Slots {
         s.conn.take()
     }
 
-    /// Remove idle connections whose deadline passed (all idle ones if `all`).
+    /// Remove idle connections whose deadline passed (all idle ones if `all`). The boxes move out
+    /// as they are, to be dropped (closing their sockets) outside the lock.
+    #[allow(clippy::vec_box)]
     fn expire(&mut self, now: Instant, all: bool) -> Vec<Box<Conn>> {
         let mut out = Vec::new();
         for idx in 0..self.v.len() {
@@ -167,7 +177,11 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// Route TERM/INT/QUIT to the self-pipe (replacing Python's handlers), ignore PIPE.
 fn install_signals(tx: RawFd) -> io::Result<()> {
     SIGNAL_FD.store(tx, Ordering::Relaxed);
-    let action = signal::SigAction::new(SigHandler::Handler(on_signal), signal::SaFlags::SA_RESTART, signal::SigSet::empty());
+    let action = signal::SigAction::new(
+        SigHandler::Handler(on_signal),
+        signal::SaFlags::SA_RESTART,
+        signal::SigSet::empty(),
+    );
     for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT] {
         // SAFETY: the handler only calls write(2) on a pipe and loads an atomic: async-signal-safe.
         unsafe { signal::sigaction(sig, &action) }.map_err(io::Error::from)?;
@@ -202,18 +216,39 @@ impl Shared {
 
 /// Serve until a stop signal: TERM finishes in-flight requests (up to the graceful timeout), INT and
 /// QUIT exit at once. The calling thread is one of the `threads` request threads.
-pub fn run(settings: WorkerSettings, listeners: Vec<Listener>, app: Arc<dyn App>) -> io::Result<()> {
+pub fn run(
+    settings: WorkerSettings,
+    listeners: Vec<Listener>,
+    app: Arc<dyn App>,
+) -> io::Result<()> {
     let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(io::Error::from)?;
-    let (signal_rx, signal_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
-    let (wake, wake_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    let (signal_rx, signal_tx) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(io::Error::from)?;
+    let (wake, wake_tx) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(io::Error::from)?;
     for (i, l) in listeners.iter().enumerate() {
         // EPOLLEXCLUSIVE: of several workers waiting on the same listener, wake one per connection.
         epoll
-            .add(l.sock.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, i as u64))
+            .add(
+                l.sock.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, i as u64),
+            )
             .map_err(io::Error::from)?;
     }
-    epoll.add(signal_rx.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_SIGNAL)).map_err(io::Error::from)?;
-    epoll.add(wake.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE)).map_err(io::Error::from)?;
+    epoll
+        .add(
+            signal_rx.as_fd(),
+            EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_SIGNAL),
+        )
+        .map_err(io::Error::from)?;
+    epoll
+        .add(
+            wake.as_fd(),
+            EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE),
+        )
+        .map_err(io::Error::from)?;
     install_signals(signal_tx.as_raw_fd())?;
     let threads = settings.threads.max(1);
     let shared = Arc::new(Shared {
@@ -250,7 +285,9 @@ pub fn run(settings: WorkerSettings, listeners: Vec<Listener>, app: Arc<dyn App>
 }
 
 fn thread_loop(sh: &Shared, h: &mut dyn Handler) {
-    let mut ctx = ThreadCtx { dates: ferrocorn_proto::http1::DateCache::new() };
+    let mut ctx = ThreadCtx {
+        dates: ferrocorn_proto::http1::DateCache::new(),
+    };
     let mut events = vec![EpollEvent::empty(); 64];
     // With several threads, take one event at a time so the others get the rest.
     let max_events = if sh.oneshot { 1 } else { events.len() };
@@ -260,7 +297,10 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler) {
         }
         let mut n = 0usize;
         h.unlocked(&mut || {
-            n = match sh.epoll.wait(&mut events[..max_events], EpollTimeout::from(SWEEP_EVERY.as_millis() as u16)) {
+            n = match sh.epoll.wait(
+                &mut events[..max_events],
+                EpollTimeout::from(SWEEP_EVERY.as_millis() as u16),
+            ) {
                 Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => 0,
                 Err(e) => {
@@ -271,12 +311,12 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler) {
         });
         for ev in &events[..n] {
             let t = ev.data();
-            if t & CONN_BIT != 0 {
-                on_conn(sh, h, &mut ctx, t);
-            } else if t == TOKEN_SIGNAL {
+            if t == TOKEN_SIGNAL {
                 on_signal_pipe(sh);
             } else if t == TOKEN_WAKE {
                 // Stop flag is set; the loop check above ends this thread.
+            } else if t & CONN_BIT != 0 {
+                on_conn(sh, h, &mut ctx, t);
             } else if let Some(l) = sh.listeners.get(t as usize) {
                 on_listener(sh, h, &mut ctx, t as usize, l);
             }
@@ -293,7 +333,12 @@ fn maybe_sweep(sh: &Shared) {
     }
     if sh
         .next_sweep_ms
-        .compare_exchange(next, now_ms + SWEEP_EVERY.as_millis() as u64, Ordering::AcqRel, Ordering::Relaxed)
+        .compare_exchange(
+            next,
+            now_ms + SWEEP_EVERY.as_millis() as u64,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
         .is_err()
     {
         return;
@@ -312,11 +357,19 @@ fn on_listener(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, idx: usize
         let (sock, addr) = match l.sock.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) {
             Ok(v) => v,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if e.raw_os_error() == Some(libc::EMFILE) || e.raw_os_error() == Some(libc::ENFILE) => {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EMFILE)
+                    || e.raw_os_error() == Some(libc::ENFILE) =>
+            {
                 log::error(&format!("accept: {e} (raise the open-files limit)"));
                 return;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::ConnectionAborted => continue,
+            Err(e)
+                if e.kind() == io::ErrorKind::Interrupted
+                    || e.kind() == io::ErrorKind::ConnectionAborted =>
+            {
+                continue
+            }
             Err(e) => {
                 log::error(&format!("accept failed: {e}"));
                 return;
@@ -354,7 +407,9 @@ fn on_listener(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, idx: usize
 }
 
 fn on_conn(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, t: u64) {
-    let Some(mut conn) = sh.lock().take(t) else { return };
+    let Some(mut conn) = sh.lock().take(t) else {
+        return;
+    };
     let stopping = || sh.stopping();
     match conn.drive(h, ctx, &sh.settings.http, &stopping) {
         After::Close => {
@@ -365,7 +420,11 @@ fn on_conn(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, t: u64) {
             let fd = {
                 let mut slots = sh.lock();
                 slots.put(t, conn, deadline);
-                slots.v.get(untoken(t).0 as usize).map(|s| s.fd).unwrap_or(-1)
+                slots
+                    .v
+                    .get(untoken(t).0 as usize)
+                    .map(|s| s.fd)
+                    .unwrap_or(-1)
             };
             if sh.oneshot && fd >= 0 {
                 // SAFETY: the connection owning `fd` is in the table; a sweeper that closes it would
@@ -410,10 +469,12 @@ fn graceful_stop(sh: &Shared) {
     let timeout = sh.settings.graceful_timeout;
     let busy = sh.lock().busy();
     if busy > 0 {
-        let _ = std::thread::Builder::new().name("ferrocorn-graceful".into()).spawn(move || {
-            std::thread::sleep(timeout);
-            log::warning("Graceful timeout reached: exiting with requests still running");
-            std::process::exit(0);
-        });
+        let _ = std::thread::Builder::new()
+            .name("ferrocorn-graceful".into())
+            .spawn(move || {
+                std::thread::sleep(timeout);
+                log::warning("Graceful timeout reached: exiting with requests still running");
+                std::process::exit(0);
+            });
     }
 }

@@ -27,8 +27,10 @@ pub fn validate_status(status: &[u8]) -> Result<u16, &'static str> {
     let [a @ b'1'..=b'9', b @ b'0'..=b'9', c @ b'0'..=b'9', rest @ ..] = status else {
         return Err("status must start with a three-digit code from 100 to 999");
     };
+    // PEP 3333: "a Status-Code and a Reason-Phrase ... separated by a single space"; a bare
+    // code is refused like wsgiref's validator does.
     match rest {
-        [] => {}
+        [] => return Err("status must be a code, a space and a reason phrase (e.g. '200 OK')"),
         [b' ', reason @ ..] if reason.iter().all(|&b| is_field_value_byte(b)) => {}
         [b' ', ..] => return Err("status reason phrase contains control characters"),
         _ => return Err("status code must be followed by a space"),
@@ -201,7 +203,7 @@ mod tests {
         assert_eq!(validate_status(b"200 OK"), Ok(200));
         assert_eq!(validate_status(b"404 Not Found"), Ok(404));
         assert_eq!(validate_status(b"999 Whatever \t \x80\xff"), Ok(999));
-        assert_eq!(validate_status(b"204"), Ok(204));
+        assert!(validate_status(b"204").is_err());
         assert_eq!(validate_status(b"100 "), Ok(100));
         for bad in [
             &b""[..],

@@ -28,8 +28,9 @@ pub const MAX_FIELDS_CAP: usize = 32768;
 /// the head in memory.
 pub const MAX_HEAD_CAP: usize = 64 << 20;
 
-/// Header slots httparse gets on the stack; longer heads take one heap allocation.
-const STACK_HEADERS: usize = 128;
+/// Header slots httparse gets on the stack; heads with more fields take one heap allocation.
+/// Small on purpose: the slots are initialised on every call, and that showed in profiles.
+const STACK_HEADERS: usize = 32;
 
 /// A byte range into the buffer given to [`parse_head`], so a parsed head borrows nothing and
 /// copies nothing.
@@ -327,19 +328,25 @@ fn scan(buf: &[u8], limits: &Limits, out: &mut RequestHead) -> Result<Option<Sca
     while buf.get(pos..pos + 2) == Some(b"\r\n") {
         pos += 2;
     }
-    // The method is checked before the length (on complete and incomplete lines alike), so
-    // garbage such as a TLS handshake is refused at its first byte.
-    check_method_prefix(buf.get(pos..).unwrap_or_default(), limits)?;
-    let Some(lf) = find_lf(buf, pos) else {
-        // The line would end at or after buf.len(): already too long?
-        if buf.len() > max_line + 1 {
-            return Err(HttpError::uri_too_long("request line too long"));
+    // Two checks apply to an incomplete request line: the method (so garbage such as a TLS
+    // handshake is refused at its first byte) and the length. Whichever error shows at the
+    // earlier byte wins, so the answer cannot depend on where the input was split.
+    let scan_end = buf.len().min(max_line + 2);
+    let line_start = buf.get(pos..scan_end).unwrap_or_default();
+    let method_err = method_error_at(line_start, limits).map(|i| pos + i);
+    let lf = find_lf(buf, pos);
+    let too_long = lf.unwrap_or(buf.len()) > max_line + 1;
+    match (method_err, too_long) {
+        (Some(m), true) if max_line + 1 < m => {
+            return Err(HttpError::uri_too_long("request line too long"))
         }
+        (Some(_), _) => return Err(HttpError::bad_request("invalid method")),
+        (None, true) => return Err(HttpError::uri_too_long("request line too long")),
+        (None, false) => {}
+    }
+    let Some(lf) = lf else {
         return Ok(None);
     };
-    if lf > max_line + 1 {
-        return Err(HttpError::uri_too_long("request line too long"));
-    }
     check_line(buf.get(pos..lf).unwrap_or_default())?;
     parse_request_line(buf, pos, lf + 1, limits, out)?;
 
@@ -348,6 +355,7 @@ fn scan(buf: &[u8], limits: &Limits, out: &mut RequestHead) -> Result<Option<Sca
     let mut fields = 0usize;
     let mut field_len = 0usize; // bytes of the current field so far, CRLFs and folds included
     let mut folded = false;
+    let mut field_first_line = 0..0; // where the current field's name should be
     loop {
         let Some(lf) = find_lf(buf, pos) else {
             // Incomplete line: only limits that more bytes cannot undo.
@@ -355,6 +363,10 @@ fn scan(buf: &[u8], limits: &Limits, out: &mut RequestHead) -> Result<Option<Sca
             let Some(&first) = buf.get(pos) else {
                 return Ok(None);
             };
+            if first == b'\r' && seen == 1 {
+                // Probably the CR of the blank line that ends the head: no field at all.
+                return Ok(None);
+            }
             let continuation = is_ows(first);
             let at_least = seen + 1 + if continuation { field_len } else { 0 };
             if at_least > max_field {
@@ -402,40 +414,39 @@ fn scan(buf: &[u8], limits: &Limits, out: &mut RequestHead) -> Result<Option<Sca
             if !limits.permit_obsolete_folding {
                 return Err(HttpError::bad_request("obsolete line folding"));
             }
+            // Unfolding must not turn `Name` + ` : value` into a field: only values fold.
+            let first_line = buf.get(field_first_line.clone()).unwrap_or_default();
+            if memchr::memchr(b':', first_line).is_none() {
+                return Err(HttpError::bad_request("malformed header"));
+            }
             folded = true;
+        } else {
+            field_first_line = pos..lf;
         }
         field_len = size;
         pos = lf + 1;
     }
 }
 
-/// The method (everything before the first SP) must be a token, and by default follow
-/// gunicorn's conventions. Only looks at bytes present, so it holds for any prefix of a line.
-fn check_method_prefix(line: &[u8], limits: &Limits) -> Result<(), HttpError> {
-    const BAD: HttpError = HttpError::bad_request("invalid method");
-    let method_len = memchr::memchr(b' ', line).unwrap_or(line.len());
-    let method = line.get(..method_len).unwrap_or_default();
-    let complete = method_len < line.len();
-    if complete && method.is_empty() {
-        return Err(BAD);
-    }
-    for (i, &b) in method.iter().enumerate() {
+/// Index of the byte at which the method (everything before the first SP) is shown to be
+/// invalid: not a token, or (by default) against gunicorn's conventions of 3 to 20 characters
+/// without lowercase letters or `#`. Only looks at the bytes present, so any prefix of a line
+/// gives the same answer or none yet.
+fn method_error_at(line: &[u8], limits: &Limits) -> Option<usize> {
+    let strict = !limits.permit_unconventional_method;
+    for (i, &b) in line.iter().enumerate() {
+        if b == b' ' {
+            return (i == 0 || (strict && i < 3)).then_some(i);
+        }
         // A lone CR as the very last byte may still become an empty line's CRLF.
         if b == b'\r' && i == 0 && line.len() == 1 {
-            return Ok(());
+            return None;
         }
-        if !is_tchar(b) {
-            return Err(BAD);
+        if !is_tchar(b) || (strict && (i >= 20 || b.is_ascii_lowercase() || b == b'#')) {
+            return Some(i);
         }
     }
-    if !limits.permit_unconventional_method
-        && (method_len > 20
-            || (complete && method_len < 3)
-            || method.iter().any(|&b| b.is_ascii_lowercase() || b == b'#'))
-    {
-        return Err(BAD);
-    }
-    Ok(())
+    None
 }
 
 fn find_lf(buf: &[u8], from: usize) -> Option<usize> {
@@ -489,13 +500,8 @@ fn parse_request_line(
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(MALFORMED);
     };
+    // The method's own rules were checked by `method_error_at` before the line was complete.
     let (method, target) = (method.as_bytes(), target.as_bytes());
-    if !limits.permit_unconventional_method
-        && (!(3..=20).contains(&method.len())
-            || method.iter().any(|&b| b.is_ascii_lowercase() || b == b'#'))
-    {
-        return Err(HttpError::bad_request("invalid method"));
-    }
     let parts = split_target(target).ok_or(HttpError::bad_request("invalid request target"))?;
     if parts.form == TargetForm::Asterisk {
         let options = if limits.casefold_method {
@@ -548,6 +554,7 @@ fn unfold(buf: &mut [u8], start: usize, head_len: usize) {
     let Some(region) = buf.get_mut(start..head_len.saturating_sub(2)) else {
         return;
     };
+    // The scanner guarantees every CR here is followed by LF, so `CR ? WS` is a fold.
     let len = region.len();
     let (mut r, mut w) = (0, 0);
     while r < len {

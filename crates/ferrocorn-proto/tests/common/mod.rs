@@ -95,7 +95,11 @@ pub fn parse_case(name: &str, text: &str) -> Result<Case, String> {
 
 fn apply_option(l: &mut Limits, option: &str) -> Result<(), String> {
     let (key, value) = option.split_once('=').unwrap_or((option, ""));
-    let num = || value.parse::<u64>().map_err(|_| format!("bad number in {option:?}"));
+    let num = || {
+        value
+            .parse::<u64>()
+            .map_err(|_| format!("bad number in {option:?}"))
+    };
     match key {
         "max_line" => l.max_line = num()? as usize,
         "max_fields" => l.max_fields = num()? as usize,
@@ -143,7 +147,12 @@ pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
                 let v = u8::from_str_radix(hex, 16).map_err(|_| format!("bad \\x{hex}"))?;
                 out.push(v);
             }
-            other => return Err(format!("unknown escape \\{:?} in {s:?}", other.map(char::from))),
+            other => {
+                return Err(format!(
+                    "unknown escape \\{:?} in {s:?}",
+                    other.map(char::from)
+                ))
+            }
         }
     }
     Ok(out)

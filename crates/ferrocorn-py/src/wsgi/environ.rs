@@ -45,7 +45,10 @@ const COMMON_HEADERS: &[(&[u8], &str)] = &[
     (b"x-requested-with", "HTTP_X_REQUESTED_WITH"),
     (b"if-none-match", "HTTP_IF_NONE_MATCH"),
     (b"if-modified-since", "HTTP_IF_MODIFIED_SINCE"),
-    (b"upgrade-insecure-requests", "HTTP_UPGRADE_INSECURE_REQUESTS"),
+    (
+        b"upgrade-insecure-requests",
+        "HTTP_UPGRADE_INSECURE_REQUESTS",
+    ),
     (b"expect", "HTTP_EXPECT"),
     (b"transfer-encoding", "HTTP_TRANSFER_ENCODING"),
 ];
@@ -142,7 +145,11 @@ pub fn fill<'py>(
                     env.set_item(&keys.content_length, value_str)?;
                     continue;
                 }
-                match keys.headers.iter().find(|(n, _)| n.len() == name.len() && n.eq_ignore_ascii_case(name)) {
+                match keys
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+                {
                     Some((_, k)) => k.bind(py).clone(),
                     None => {
                         scratch.key.clear();
@@ -154,7 +161,11 @@ pub fn fill<'py>(
         };
         match env.get_item(&key)? {
             Some(prev) => {
-                let sep = if key.to_str()? == "HTTP_COOKIE" { "; " } else { ", " };
+                let sep = if key.to_str()? == "HTTP_COOKIE" {
+                    "; "
+                } else {
+                    ", "
+                };
                 let joined = format!("{}{}{}", prev.extract::<&str>()?, sep, value_str.to_str()?);
                 env.set_item(key, joined)?;
             }

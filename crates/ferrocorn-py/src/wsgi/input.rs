@@ -21,18 +21,50 @@ pub struct InputStream {
     sr: Py<StartResponse>,
     /// Bytes read ahead by `readline` and not yet handed out.
     ahead: Vec<u8>,
+    /// The client's fault found while reading the body (bad chunking, too large, gone): the server
+    /// answers this instead of a 500 if the app lets the exception escape.
+    pub client_error: Option<ClientError>,
 }
 
-fn body_err(e: BodyError) -> PyErr {
+/// A body read failure that is the client's doing.
+#[derive(Debug, Clone, Copy)]
+pub enum ClientError {
+    /// Malformed or oversized body: answer with this status.
+    Protocol(u16, &'static str),
+    /// The client went away or stalled: nobody to answer.
+    Gone,
+}
+
+/// Turn a body error into the Python exception the app sees, remembering whose fault it was.
+fn body_err(slot: &mut Option<ClientError>, e: BodyError) -> PyErr {
     match e {
-        BodyError::Io(e) => PyOSError::new_err(format!("error reading the request body: {e}")),
-        BodyError::Protocol(code, reason) => PyValueError::new_err(format!("invalid request body: {code} {reason}")),
+        BodyError::Io(e) => {
+            *slot = Some(ClientError::Gone);
+            PyOSError::new_err(format!("error reading the request body: {e}"))
+        }
+        BodyError::Protocol(code, reason) => {
+            *slot = Some(ClientError::Protocol(code, reason));
+            PyValueError::new_err(format!("invalid request body: {code} {reason}"))
+        }
     }
 }
 
 impl InputStream {
+    /// `METHOD TARGET` of the request, for log lines (the head lives in the body's buffer).
+    pub fn describe(&self, head: &ferrocorn_server::app::Head) -> String {
+        match &self.body {
+            Some(b) => ferrocorn_server::Request::new(b.buffer(), head).describe(),
+            None => String::from("-"),
+        }
+    }
+
     pub fn new(body: BodyReader, sr: Py<StartResponse>) -> Self {
-        InputStream { body: Some(body), sr, ahead: Vec::new() }
+        InputStream {
+            body: Some(body),
+            sr,
+            ahead: Vec::new(),
+            client_error: None,
+        }
     }
 
     /// Append up to `max` body bytes to `out` (fewer only at the end of the body).
@@ -44,9 +76,15 @@ impl InputStream {
             return Ok(());
         }
         let head_sent = self.sr.borrow(py).committed();
-        let body = self.body.as_mut().ok_or_else(|| PyValueError::new_err("I/O operation on a finished request"))?;
+        let body = self
+            .body
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("I/O operation on a finished request"))?;
         while want > 0 {
-            let chunk = body.read(want, &Unlock(py), head_sent).map_err(body_err)?;
+            let chunk = match body.read(want, &Unlock(py), head_sent) {
+                Ok(c) => c,
+                Err(e) => return Err(body_err(&mut self.client_error, e)),
+            };
             if chunk.is_empty() {
                 break;
             }
@@ -70,9 +108,15 @@ impl InputStream {
             }
             scanned = self.ahead.len();
             let head_sent = self.sr.borrow(py).committed();
-            let body = self.body.as_mut().ok_or_else(|| PyValueError::new_err("I/O operation on a finished request"))?;
+            let body = self
+                .body
+                .as_mut()
+                .ok_or_else(|| PyValueError::new_err("I/O operation on a finished request"))?;
             let want = (limit - self.ahead.len()).min(BLOCK);
-            let chunk = body.read(want, &Unlock(py), head_sent).map_err(body_err)?;
+            let chunk = match body.read(want, &Unlock(py), head_sent) {
+                Ok(c) => c,
+                Err(e) => return Err(body_err(&mut self.client_error, e)),
+            };
             if chunk.is_empty() {
                 return Ok(std::mem::take(&mut self.ahead));
             }
@@ -100,11 +144,19 @@ fn size_arg(size: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
 #[pymethods]
 impl InputStream {
     #[pyo3(signature = (size = None))]
-    fn read<'py>(&mut self, py: Python<'py>, size: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyBytes>> {
+    fn read<'py>(
+        &mut self,
+        py: Python<'py>,
+        size: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let mut out = Vec::new();
         match size_arg(size)? {
             Some(n) => {
-                let hint = self.body.as_ref().and_then(|b| b.remaining_hint()).unwrap_or(n as u64);
+                let hint = self
+                    .body
+                    .as_ref()
+                    .and_then(|b| b.remaining_hint())
+                    .unwrap_or(n as u64);
                 out.reserve((n as u64).min(hint + self.ahead.len() as u64) as usize);
                 self.read_into(py, &mut out, n)?;
             }
@@ -125,14 +177,22 @@ impl InputStream {
     }
 
     #[pyo3(signature = (size = None))]
-    fn readline<'py>(&mut self, py: Python<'py>, size: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyBytes>> {
+    fn readline<'py>(
+        &mut self,
+        py: Python<'py>,
+        size: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let limit = size_arg(size)?;
         let line = self.line(py, limit)?;
         Ok(PyBytes::new(py, &line))
     }
 
     #[pyo3(signature = (hint = None))]
-    fn readlines<'py>(&mut self, py: Python<'py>, hint: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyList>> {
+    fn readlines<'py>(
+        &mut self,
+        py: Python<'py>,
+        hint: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let hint = size_arg(hint)?.filter(|&h| h > 0);
         let lines = PyList::empty(py);
         let mut total = 0usize;

@@ -23,7 +23,7 @@ use crate::loader::traceback_text;
 use crate::unlock::Unlock;
 use environ::{Keys, Scratch};
 use file_wrapper::FileWrapper;
-use input::InputStream;
+use input::{ClientError, InputStream};
 use start_response::StartResponse;
 
 /// The loaded app plus everything prepared once for building environs.
@@ -37,7 +37,12 @@ pub struct WsgiApp {
 }
 
 impl WsgiApp {
-    pub fn new(py: Python<'_>, app: Py<PyAny>, listeners: &[Listener], cfg: &Config) -> PyResult<Self> {
+    pub fn new(
+        py: Python<'_>,
+        app: Py<PyAny>,
+        listeners: &[Listener],
+        cfg: &Config,
+    ) -> PyResult<Self> {
         let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
         let script_name = script_name.trim_end_matches('/').to_string();
         let errors = Py::new(py, errors::ErrorStream)?;
@@ -56,18 +61,30 @@ impl WsgiApp {
             d.set_item("SCRIPT_NAME", script_name.as_str())?;
             d.set_item("SERVER_NAME", l.server_name.as_str())?;
             d.set_item("SERVER_PORT", l.server_port.as_str())?;
-            d.set_item("SERVER_SOFTWARE", concat!("ferrocorn/", env!("CARGO_PKG_VERSION")))?;
+            d.set_item(
+                "SERVER_SOFTWARE",
+                concat!("ferrocorn/", env!("CARGO_PKG_VERSION")),
+            )?;
             d.set_item("GATEWAY_INTERFACE", "CGI/1.1")?;
             templates.push(d.unbind());
         }
-        Ok(WsgiApp { app, templates, keys: Keys::new(py), script_name: script_name.into_bytes() })
+        Ok(WsgiApp {
+            app,
+            templates,
+            keys: Keys::new(py),
+            script_name: script_name.into_bytes(),
+        })
     }
 }
 
 impl App for WsgiApp {
     fn run_thread(&self, body: &mut dyn FnMut(&mut dyn Handler)) {
         Python::attach(|py| {
-            let mut h = PyHandler { py, app: self, scratch: Scratch::default() };
+            let mut h = PyHandler {
+                py,
+                app: self,
+                scratch: Scratch::default(),
+            };
             body(&mut h);
         })
     }
@@ -92,8 +109,16 @@ impl Handler for PyHandler<'_, '_> {
         let env = match self.environ(ex) {
             Ok(e) => e,
             Err(e) => {
-                log::error(&format!("cannot build the environ: {}", traceback_text(py, &e)));
-                let _ = ex.resp.simple(500, "Internal Server Error", b"Internal Server Error\n", &Unlock(py));
+                log::error(&format!(
+                    "cannot build the environ: {}",
+                    traceback_text(py, &e)
+                ));
+                let _ = ex.resp.simple(
+                    500,
+                    "Internal Server Error",
+                    b"Internal Server Error\n",
+                    &Unlock(py),
+                );
                 return Outcome::Close;
             }
         };
@@ -101,7 +126,10 @@ impl Handler for PyHandler<'_, '_> {
             Ok(sr) => sr,
             Err(_) => return Outcome::Close,
         };
-        let input = match Bound::new(py, InputStream::new(std::mem::take(&mut ex.body), sr.clone().unbind())) {
+        let input = match Bound::new(
+            py,
+            InputStream::new(std::mem::take(&mut ex.body), sr.clone().unbind()),
+        ) {
             Ok(i) => i,
             Err(_) => {
                 ex.resp = sr.borrow_mut().writer.take().unwrap_or_default();
@@ -109,7 +137,7 @@ impl Handler for PyHandler<'_, '_> {
             }
         };
         let outcome = match env.set_item(&self.app.keys.wsgi_input, &input) {
-            Ok(()) => call_app(py, self.app.app.bind(py), &env, &sr, ex),
+            Ok(()) => call_app(py, self.app.app.bind(py), &env, &sr, &input, ex),
             Err(_) => Outcome::Close,
         };
         // Take the connection's reader and writer back. If the app still holds them busy on another
@@ -129,30 +157,77 @@ impl Handler for PyHandler<'_, '_> {
 impl<'py> PyHandler<'py, '_> {
     fn environ(&mut self, ex: &Exchange) -> PyResult<Bound<'py, PyDict>> {
         let py = self.py;
-        let template = self
-            .app
-            .templates
-            .get(ex.info.listener)
-            .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no environ template for this listener"))?;
+        let template = self.app.templates.get(ex.info.listener).ok_or_else(|| {
+            pyo3::exceptions::PyRuntimeError::new_err("no environ template for this listener")
+        })?;
         let env = template.bind(py).copy()?;
-        environ::fill(py, &self.app.keys, &env, ex, &self.app.script_name, &mut self.scratch)?;
+        environ::fill(
+            py,
+            &self.app.keys,
+            &env,
+            ex,
+            &self.app.script_name,
+            &mut self.scratch,
+        )?;
         Ok(env)
     }
 }
 
-/// The request path for log lines.
-fn request_line(ex: &Exchange) -> String {
-    let r = ex.request();
-    format!("{} {}", String::from_utf8_lossy(r.method()), String::from_utf8_lossy(r.raw_uri()))
+/// The request line for log messages (read from the body's buffer, where the head lives).
+fn request_line(input: &Bound<'_, InputStream>, ex: &Exchange) -> String {
+    input
+        .try_borrow()
+        .map(|i| i.describe(&ex.head))
+        .unwrap_or_else(|_| "-".into())
 }
 
-/// An exception escaped the app: log it; answer 500 if nothing was sent yet, else close.
-fn app_failed(py: Python<'_>, err: &PyErr, sr: &Bound<'_, StartResponse>, ex: &Exchange) -> Outcome {
-    log::error(&format!("Error handling request {}\n{}", request_line(ex), traceback_text(py, err)));
-    let Ok(mut s) = sr.try_borrow_mut() else { return Outcome::Close };
-    if let Some(w) = s.writer.as_mut() {
-        if !w.head_committed() {
-            let _ = w.simple(500, "Internal Server Error", b"Internal Server Error\n", &Unlock(py));
+/// An exception escaped the app. If it came from a bad request body, answer the client's error
+/// (400/413) or nothing if the client is gone; otherwise log the traceback and answer 500 — unless
+/// the head is already out, then just close.
+fn app_failed(
+    py: Python<'_>,
+    err: &PyErr,
+    sr: &Bound<'_, StartResponse>,
+    input: &Bound<'_, InputStream>,
+    ex: &Exchange,
+) -> Outcome {
+    let client_error = input.try_borrow().ok().and_then(|i| i.client_error);
+    let Ok(mut s) = sr.try_borrow_mut() else {
+        return Outcome::Close;
+    };
+    let Some(w) = s.writer.as_mut() else {
+        return Outcome::Close;
+    };
+    match client_error {
+        Some(ClientError::Protocol(code, reason)) => {
+            log::info(&format!(
+                "Bad request body for {}: {code} {reason}",
+                request_line(input, ex)
+            ));
+            if !w.head_committed() {
+                let _ = w.simple(code, reason, format!("{reason}\n").as_bytes(), &Unlock(py));
+            }
+        }
+        Some(ClientError::Gone) => {
+            log::debug(&format!(
+                "Client went away while sending the body of {}",
+                request_line(input, ex)
+            ));
+        }
+        None => {
+            log::error(&format!(
+                "Error handling request {}\n{}",
+                request_line(input, ex),
+                traceback_text(py, err)
+            ));
+            if !w.head_committed() {
+                let _ = w.simple(
+                    500,
+                    "Internal Server Error",
+                    b"Internal Server Error\n",
+                    &Unlock(py),
+                );
+            }
         }
     }
     Outcome::Close
@@ -167,28 +242,46 @@ fn known_length(items: &[Bound<'_, PyAny>]) -> Option<u64> {
     Some(n)
 }
 
-fn call_app(py: Python<'_>, app: &Bound<'_, PyAny>, env: &Bound<'_, PyDict>, sr: &Bound<'_, StartResponse>, ex: &Exchange) -> Outcome {
+fn call_app(
+    py: Python<'_>,
+    app: &Bound<'_, PyAny>,
+    env: &Bound<'_, PyDict>,
+    sr: &Bound<'_, StartResponse>,
+    input: &Bound<'_, InputStream>,
+    ex: &Exchange,
+) -> Outcome {
     let result = match app.call1((env, sr)) {
         Ok(r) => r,
-        Err(e) => return app_failed(py, &e, sr, ex),
+        Err(e) => return app_failed(py, &e, sr, input, ex),
     };
     let outcome = match send_result(py, &result, sr) {
-        Ok(()) => finish(py, sr, ex),
+        Ok(()) => finish(py, sr, input, ex),
         Err(e) => {
             if e.is_instance_of::<pyo3::exceptions::PyOSError>(py) && sr.borrow().committed() {
                 // The client went away mid-response: nothing to tell it.
-                log::debug(&format!("client gone during {}: {}", request_line(ex), e.value(py)));
+                log::debug(&format!(
+                    "client gone during {}: {}",
+                    request_line(input, ex),
+                    e.value(py)
+                ));
                 Outcome::Close
             } else {
-                app_failed(py, &e, sr, ex)
+                app_failed(py, &e, sr, input, ex)
             }
         }
     };
     // PEP 3333: close() is always called, whatever happened.
-    if !(result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>() || result.is_exact_instance_of::<PyBytes>()) {
+    if !(result.is_exact_instance_of::<PyList>()
+        || result.is_exact_instance_of::<PyTuple>()
+        || result.is_exact_instance_of::<PyBytes>())
+    {
         if let Ok(close) = result.getattr("close") {
             if let Err(e) = close.call0() {
-                log::error(&format!("Error closing the response of {}\n{}", request_line(ex), traceback_text(py, &e)));
+                log::error(&format!(
+                    "Error closing the response of {}\n{}",
+                    request_line(input, ex),
+                    traceback_text(py, &e)
+                ));
                 return Outcome::Close;
             }
         }
@@ -196,19 +289,26 @@ fn call_app(py: Python<'_>, app: &Bound<'_, PyAny>, env: &Bound<'_, PyDict>, sr:
     outcome
 }
 
-fn finish(py: Python<'_>, sr: &Bound<'_, StartResponse>, ex: &Exchange) -> Outcome {
+fn finish(
+    py: Python<'_>,
+    sr: &Bound<'_, StartResponse>,
+    input: &Bound<'_, InputStream>,
+    ex: &Exchange,
+) -> Outcome {
     let mut s = sr.borrow_mut();
     if !s.committed() {
         if let Err(e) = s.commit(Some(0)) {
             drop(s);
-            return app_failed(py, &e, sr, ex);
+            return app_failed(py, &e, sr, input, ex);
         }
     }
-    let Some(w) = s.writer.as_mut() else { return Outcome::Close };
+    let Some(w) = s.writer.as_mut() else {
+        return Outcome::Close;
+    };
     match w.finish(&Unlock(py)) {
         Ok(()) => Outcome::Done,
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-            log::error(&format!("{}: {e}", request_line(ex)));
+            log::error(&format!("{}: {e}", request_line(input, ex)));
             Outcome::Close
         }
         Err(_) => Outcome::Close,
@@ -220,13 +320,20 @@ fn chunk_bytes<'a>(item: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
         Ok(b) => Ok(b.as_bytes()),
         Err(_) => Err(pyo3::exceptions::PyTypeError::new_err(format!(
             "the application must yield bytes, not {}",
-            item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            item.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ))),
     }
 }
 
 /// Send the app's iterable: lists fast, file wrappers by sendfile, anything else by iteration.
-fn send_result(py: Python<'_>, result: &Bound<'_, PyAny>, sr: &Bound<'_, StartResponse>) -> PyResult<()> {
+fn send_result(
+    py: Python<'_>,
+    result: &Bound<'_, PyAny>,
+    sr: &Bound<'_, StartResponse>,
+) -> PyResult<()> {
     if let Ok(list) = result.cast::<PyList>() {
         let items: Vec<Bound<'_, PyAny>> = list.iter().collect();
         return send_items(py, &items, sr);
@@ -240,15 +347,28 @@ fn send_result(py: Python<'_>, result: &Bound<'_, PyAny>, sr: &Bound<'_, StartRe
             return Ok(());
         }
     }
+    // A generic iterable may pause between items (a stream): each item goes out as it comes, the
+    // first one together with the head.
     for item in result.try_iter()? {
         let item = item?;
         let data = chunk_bytes(&item)?;
-        sr.borrow_mut().send(py, data)?;
+        if data.is_empty() {
+            continue;
+        }
+        let mut s = sr.borrow_mut();
+        s.send(py, data)?;
+        s.writer()?.flush(&Unlock(py)).map_err(|e| {
+            pyo3::exceptions::PyOSError::new_err(format!("write to client failed: {e}"))
+        })?;
     }
     Ok(())
 }
 
-fn send_items(py: Python<'_>, items: &[Bound<'_, PyAny>], sr: &Bound<'_, StartResponse>) -> PyResult<()> {
+fn send_items(
+    py: Python<'_>,
+    items: &[Bound<'_, PyAny>],
+    sr: &Bound<'_, StartResponse>,
+) -> PyResult<()> {
     let mut s = sr.borrow_mut();
     if s.called && !s.committed() {
         if let Some(n) = known_length(items) {
@@ -263,13 +383,21 @@ fn send_items(py: Python<'_>, items: &[Bound<'_, PyAny>], sr: &Bound<'_, StartRe
 
 /// sendfile for a `wsgi.file_wrapper` around a real, regular file. Returns false when the object
 /// is not one (the caller then iterates it like any iterable).
-fn send_file(py: Python<'_>, fw: &Bound<'_, FileWrapper>, sr: &Bound<'_, StartResponse>) -> PyResult<bool> {
+fn send_file(
+    py: Python<'_>,
+    fw: &Bound<'_, FileWrapper>,
+    sr: &Bound<'_, StartResponse>,
+) -> PyResult<bool> {
     let filelike = fw.borrow().filelike.clone_ref(py);
     let f = filelike.bind(py);
-    let Ok(fd) = f.call_method0("fileno").and_then(|n| n.extract::<i32>()) else { return Ok(false) };
+    let Ok(fd) = f.call_method0("fileno").and_then(|n| n.extract::<i32>()) else {
+        return Ok(false);
+    };
     // SAFETY: the fd belongs to `filelike`, which we hold a reference to for the whole borrow.
     let file = unsafe { BorrowedFd::borrow_raw(fd) };
-    let Ok(meta) = nix::sys::stat::fstat(file.as_fd()) else { return Ok(false) };
+    let Ok(meta) = nix::sys::stat::fstat(file.as_fd()) else {
+        return Ok(false);
+    };
     if (meta.st_mode & libc::S_IFMT) != libc::S_IFREG {
         return Ok(false);
     }
@@ -282,7 +410,9 @@ fn send_file(py: Python<'_>, fw: &Bound<'_, FileWrapper>, sr: &Bound<'_, StartRe
     let len = size.saturating_sub(pos.max(0) as u64);
     let mut s = sr.borrow_mut();
     if !s.called {
-        return Err(pyo3::exceptions::PyRuntimeError::new_err("the application did not call start_response"));
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "the application did not call start_response",
+        ));
     }
     s.commit(Some(len))?;
     let w = s.writer()?;

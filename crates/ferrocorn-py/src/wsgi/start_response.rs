@@ -34,18 +34,31 @@ pub fn latin1<'a>(s: &'a Bound<'_, PyString>, what: &str) -> PyResult<Cow<'a, [u
         }
     }
     match s.call_method1("encode", ("latin-1",)) {
-        Ok(b) => Ok(Cow::Owned(b.cast_into::<PyBytes>().map_err(PyErr::from)?.as_bytes().to_vec())),
-        Err(_) => Err(PyValueError::new_err(format!("{what} is not latin-1 encodable: {s}"))),
+        Ok(b) => Ok(Cow::Owned(
+            b.cast_into::<PyBytes>()
+                .map_err(PyErr::from)?
+                .as_bytes()
+                .to_vec(),
+        )),
+        Err(_) => Err(PyValueError::new_err(format!(
+            "{what} is not latin-1 encodable: {s}"
+        ))),
     }
 }
 
 impl StartResponse {
     pub fn new(writer: ResponseWriter) -> Self {
-        StartResponse { writer: Some(writer), called: false, has_length: false }
+        StartResponse {
+            writer: Some(writer),
+            called: false,
+            has_length: false,
+        }
     }
 
     pub fn writer(&mut self) -> PyResult<&mut ResponseWriter> {
-        self.writer.as_mut().ok_or_else(|| PyRuntimeError::new_err("the request is over"))
+        self.writer
+            .as_mut()
+            .ok_or_else(|| PyRuntimeError::new_err("the request is over"))
     }
 
     /// Whether the head is decided (sent or about to be).
@@ -57,7 +70,9 @@ impl StartResponse {
     /// (a list of bytes), added as Content-Length when the app gave none.
     pub fn commit(&mut self, length: Option<u64>) -> PyResult<()> {
         if !self.called {
-            return Err(PyRuntimeError::new_err("the application did not call start_response"));
+            return Err(PyRuntimeError::new_err(
+                "the application did not call start_response",
+            ));
         }
         let add_length = if self.has_length { None } else { length };
         let w = self.writer()?;
@@ -79,7 +94,8 @@ impl StartResponse {
         }
         self.commit(None)?;
         let w = self.writer()?;
-        w.write(data, &Unlock(py)).map_err(|e| PyOSError::new_err(format!("write to client failed: {e}")))?;
+        w.write(data, &Unlock(py))
+            .map_err(|e| PyOSError::new_err(format!("write to client failed: {e}")))?;
         Ok(())
     }
 }
@@ -103,13 +119,23 @@ impl StartResponse {
                     return Err(PyErr::from_value(value));
                 }
             } else if this.called {
-                return Err(PyRuntimeError::new_err("start_response() called a second time without exc_info"));
+                return Err(PyRuntimeError::new_err(
+                    "start_response() called a second time without exc_info",
+                ));
             }
-            let status = status
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err(format!("status must be a str, not {}", status.get_type().name().map(|n| n.to_string()).unwrap_or_default())))?;
+            let status = status.cast::<PyString>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "status must be a str, not {}",
+                    status
+                        .get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
             let status_bytes = latin1(status, "status")?;
-            let code = h1::validate_status(&status_bytes).map_err(|why| PyValueError::new_err(format!("invalid status {status}: {why}")))?;
+            let code = h1::validate_status(&status_bytes)
+                .map_err(|why| PyValueError::new_err(format!("invalid status {status}: {why}")))?;
             // Headers go straight into the writer's buffer. If one is invalid the error reaches the
             // app; a later start_response call (or our 500) starts the head afresh.
             this.called = false;
@@ -118,17 +144,27 @@ impl StartResponse {
             w.start(&status_bytes, code);
             for item in headers.try_iter()? {
                 let item = item?;
-                let tuple = item.cast::<PyTuple>().map_err(|_| PyTypeError::new_err("each header must be a (name, value) tuple"))?;
+                let tuple = item.cast::<PyTuple>().map_err(|_| {
+                    PyTypeError::new_err("each header must be a (name, value) tuple")
+                })?;
                 if tuple.len() != 2 {
-                    return Err(PyTypeError::new_err("each header must be a (name, value) tuple"));
+                    return Err(PyTypeError::new_err(
+                        "each header must be a (name, value) tuple",
+                    ));
                 }
                 let name = tuple.get_item(0)?;
                 let value = tuple.get_item(1)?;
-                let name = name.cast::<PyString>().map_err(|_| PyTypeError::new_err("header names must be str"))?;
-                let value = value.cast::<PyString>().map_err(|_| PyTypeError::new_err(format!("value of header {name} must be a str")))?;
+                let name = name
+                    .cast::<PyString>()
+                    .map_err(|_| PyTypeError::new_err("header names must be str"))?;
+                let value = value.cast::<PyString>().map_err(|_| {
+                    PyTypeError::new_err(format!("value of header {name} must be a str"))
+                })?;
                 let n = latin1(name, "header name")?;
                 let v = latin1(value, "header value")?;
-                h1::validate_header(&n, &v).map_err(|why| PyValueError::new_err(format!("invalid header {name}: {why}")))?;
+                h1::validate_header(&n, &v).map_err(|why| {
+                    PyValueError::new_err(format!("invalid header {name}: {why}"))
+                })?;
                 has_length |= n.eq_ignore_ascii_case(b"content-length");
                 w.header(&n, &v);
             }
@@ -140,10 +176,13 @@ impl StartResponse {
 
     /// The legacy `write(data)` callable returned by start_response.
     fn write(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let b = data.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("write() argument must be bytes"))?;
+        let b = data
+            .cast::<PyBytes>()
+            .map_err(|_| PyTypeError::new_err("write() argument must be bytes"))?;
         self.send(py, b.as_bytes())?;
         // write() must push the data out before it returns (PEP 3333).
         let w = self.writer()?;
-        w.flush(&Unlock(py)).map_err(|e| PyOSError::new_err(format!("write to client failed: {e}")))
+        w.flush(&Unlock(py))
+            .map_err(|e| PyOSError::new_err(format!("write to client failed: {e}")))
     }
 }
