@@ -82,6 +82,54 @@ pub struct Cli {
     )]
     pub timeout: u64,
 
+    /// Seconds TERM waits for in-flight requests before workers are killed.
+    #[arg(long = "graceful-timeout", value_name = "INT", default_value_t = 30)]
+    pub graceful_timeout: u64,
+
+    /// Recycle a worker (gracefully) after this many requests (0 = never).
+    #[arg(long = "max-requests", value_name = "INT", default_value_t = 0)]
+    pub max_requests: u64,
+
+    /// Add a random 0..N to max-requests per worker so workers do not all restart at once.
+    #[arg(long = "max-requests-jitter", value_name = "INT", default_value_t = 0)]
+    pub max_requests_jitter: u64,
+
+    /// Recycle a worker after a request leaves its RSS above this many MB (uWSGI's reload-on-rss; 0 = off).
+    #[arg(long = "reload-on-rss", value_name = "MB", default_value_t = 0)]
+    pub reload_on_rss: u64,
+
+    /// Recycle a worker when one request runs longer than this many seconds (uWSGI's harakiri; 0 = off).
+    #[arg(long = "harakiri", value_name = "SECONDS", default_value_t = 0)]
+    pub harakiri: u64,
+
+    /// Dynamic workers: the fewest workers to keep (enables php-fpm style scaling with --workers-max).
+    #[arg(long = "workers-min", value_name = "INT")]
+    pub workers_min: Option<u32>,
+
+    /// Dynamic workers: the most workers to run.
+    #[arg(long = "workers-max", value_name = "INT")]
+    pub workers_max: Option<u32>,
+
+    /// Dynamic workers: spawn more when fewer than this many workers are idle.
+    #[arg(long = "min-spare", value_name = "INT")]
+    pub min_spare: Option<u32>,
+
+    /// Dynamic workers: retire the longest-idle worker when more than this many are idle.
+    #[arg(long = "max-spare", value_name = "INT")]
+    pub max_spare: Option<u32>,
+
+    /// Load the app in the master before forking workers (copy-on-write; the GC is frozen first).
+    #[arg(long = "preload")]
+    pub preload_app: bool,
+
+    /// Write the master's pid to this file.
+    #[arg(short = 'p', long = "pid", value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+
+    /// Process name shown in titles: `ferrocorn: master [NAME]`.
+    #[arg(short = 'n', long = "name", value_name = "STRING")]
+    pub proc_name: Option<String>,
+
     /// Maximum size of the HTTP request line in bytes (0 = unlimited).
     #[arg(
         long = "limit-request-line",
@@ -170,6 +218,17 @@ pub struct Config {
     pub header_timeout: Duration,
     pub client_timeout: Duration,
     pub timeout: Duration,
+    pub graceful_timeout: Duration,
+    pub max_requests: u64,
+    pub max_requests_jitter: u64,
+    /// Bytes (0 = off).
+    pub reload_on_rss: u64,
+    pub harakiri: Option<Duration>,
+    /// (min, max, min_spare, max_spare) when dynamic workers are on.
+    pub dynamic: Option<(u32, u32, u32, u32)>,
+    pub preload_app: bool,
+    pub pidfile: Option<PathBuf>,
+    pub proc_name: String,
     pub limit_request_line: usize,
     pub limit_request_fields: usize,
     pub limit_request_field_size: usize,
@@ -299,6 +358,33 @@ impl Cli {
                 message: "must not contain control characters".into(),
             });
         }
+        let dynamic = match (self.workers_min, self.workers_max) {
+            (None, None) => None,
+            (min, max) => {
+                let min = min.unwrap_or(1);
+                let max = max.unwrap_or(min.max(workers));
+                if min == 0 || max < min {
+                    return Err(ConfigError {
+                        key: "workers_min",
+                        message: format!(
+                            "need 1 <= workers_min <= workers_max, got {min} and {max}"
+                        ),
+                    });
+                }
+                let min_spare = self.min_spare.unwrap_or(1);
+                let max_spare = self.max_spare.unwrap_or(min_spare.max(1) + 2);
+                if max_spare < min_spare {
+                    return Err(ConfigError {
+                        key: "max_spare",
+                        message: format!(
+                            "must be at least min_spare ({min_spare}), got {max_spare}"
+                        ),
+                    });
+                }
+                Some((min, max, min_spare, max_spare))
+            }
+        };
+        let proc_name = self.proc_name.clone().unwrap_or_else(|| app.clone());
         let binds = if self.bind.is_empty() {
             vec!["127.0.0.1:8000".to_string()]
         } else {
@@ -323,6 +409,15 @@ impl Cli {
             header_timeout: seconds("header_timeout", self.header_timeout)?,
             client_timeout: seconds("client_timeout", self.client_timeout)?,
             timeout: Duration::from_secs(self.timeout),
+            graceful_timeout: Duration::from_secs(self.graceful_timeout),
+            max_requests: self.max_requests,
+            max_requests_jitter: self.max_requests_jitter,
+            reload_on_rss: self.reload_on_rss.saturating_mul(1 << 20),
+            harakiri: (self.harakiri > 0).then(|| Duration::from_secs(self.harakiri)),
+            dynamic,
+            preload_app: self.preload_app,
+            pidfile: self.pidfile,
+            proc_name,
             limit_request_line: self.limit_request_line,
             limit_request_fields: self.limit_request_fields,
             limit_request_field_size: self.limit_request_field_size,

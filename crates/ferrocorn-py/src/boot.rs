@@ -2,19 +2,18 @@
 //! becomes one clear line and a meaningful exit status, never a bare traceback.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ferrocorn_config::{parse_args, Config, HeaderMap, ParseOutcome, EX_USAGE};
 use ferrocorn_proto::http1::{HeaderMapPolicy, Limits};
 use ferrocorn_server::http1::Http1Settings;
 use ferrocorn_server::listener::{self, Listener};
 use ferrocorn_server::log;
-use ferrocorn_server::worker::{self, WorkerSettings};
+use ferrocorn_server::master::{self, Dynamic, MasterSettings};
+use ferrocorn_server::worker::WorkerSettings;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use crate::loader;
-use crate::wsgi::WsgiApp;
+use crate::host::{load_app, ListenerNames, PyHost};
 
 /// Exit status when the app cannot be imported (gunicorn's APP_LOAD_ERROR).
 pub const EXIT_APP_LOAD: i32 = 4;
@@ -88,22 +87,54 @@ fn setup_paths(py: Python<'_>, cfg: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Listening sockets: inherited from a re-executing master (USR2) or systemd, else bound now.
+fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
+    if let Ok(list) = std::env::var(master::INHERIT_ENV) {
+        std::env::remove_var(master::INHERIT_ENV);
+        return list
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let fd = s
+                    .trim()
+                    .parse::<i32>()
+                    .map_err(|_| format!("{}: bad fd {s:?}", master::INHERIT_ENV))?;
+                listener::inherit(fd).map_err(|e| e.to_string())
+            })
+            .collect();
+    }
+    let systemd = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    if systemd {
+        let n: i32 = std::env::var("LISTEN_FDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDS");
+        return (3..3 + n)
+            .map(|fd| listener::inherit(fd).map_err(|e| e.to_string()))
+            .collect();
+    }
+    let mut out = Vec::new();
+    for b in &cfg.binds {
+        out.extend(listener::bind(b, cfg.backlog).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}
+
 fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
     log::info(&format!("Starting ferrocorn {}", env!("CARGO_PKG_VERSION")));
     setup_paths(py, &cfg).map_err(|m| {
         log::critical(&m);
         EXIT_STARTUP
     })?;
-    let mut listeners: Vec<Listener> = Vec::new();
-    for b in &cfg.binds {
-        match listener::bind(b, cfg.backlog) {
-            Ok(ls) => listeners.extend(ls),
-            Err(e) => {
-                log::critical(&e.to_string());
-                return Err(EXIT_STARTUP);
-            }
-        }
-    }
+    let listeners = listeners(&cfg).map_err(|m| {
+        log::critical(&m);
+        EXIT_STARTUP
+    })?;
     let pid = std::process::id();
     for l in &listeners {
         log::info(&format!("Listening at: {} ({pid})", l.url));
@@ -112,21 +143,22 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
         "Using worker: threads ({} per worker)",
         cfg.threads
     ));
-    log::info(&format!("Booting worker with pid: {pid}"));
-    let callable = loader::load(py, &cfg.app).map_err(|e| {
-        let mut msg = format!("App failed to load: {}", e.message);
-        if let Some(tb) = e.traceback {
-            msg.push('\n');
-            msg.push_str(&tb);
+    let names: ListenerNames = listeners
+        .iter()
+        .map(|l| (l.server_name.clone(), l.server_port.clone()))
+        .collect();
+    let preloaded = if cfg.preload_app {
+        let app = load_app(py, &cfg, &names).ok_or(EXIT_APP_LOAD)?;
+        // Freeze what the import created so copy-on-write pages stay shared after fork.
+        if let Ok(gc) = py.import("gc") {
+            let _ = gc.call_method0("collect");
+            let _ = gc.call_method0("freeze");
         }
-        log::critical(&msg);
-        EXIT_APP_LOAD
-    })?;
-    let app = WsgiApp::new(py, callable, &listeners, &cfg).map_err(|e| {
-        log::critical(&format!("cannot prepare the WSGI environment: {e}"));
-        EXIT_STARTUP
-    })?;
-    let settings = WorkerSettings {
+        Some(Arc::new(app))
+    } else {
+        None
+    };
+    let wsettings = WorkerSettings {
         threads: cfg.threads,
         http: Http1Settings::new(
             limits(&cfg),
@@ -135,18 +167,42 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
             cfg.client_timeout,
             cfg.server_header.clone(),
         ),
-        graceful_timeout: Duration::from_secs(30),
+        graceful_timeout: cfg.graceful_timeout,
+        ctl: None,
     };
-    let app: Arc<dyn ferrocorn_server::App> = Arc::new(app);
-    let res = py.detach(move || worker::run(settings, listeners, app));
-    match res {
-        Ok(()) => {
-            log::info(&format!("Worker exiting (pid: {pid})"));
-            Ok(())
-        }
-        Err(e) => {
-            log::critical(&format!("worker failed: {e}"));
-            Err(EXIT_STARTUP)
-        }
+    let suffix = std::env::var("FERROCORN_PIDFILE_SUFFIX").ok();
+    std::env::remove_var("FERROCORN_PIDFILE_SUFFIX");
+    let msettings = MasterSettings {
+        workers: cfg.workers,
+        threads: cfg.threads,
+        timeout: cfg.timeout,
+        graceful_timeout: cfg.graceful_timeout,
+        harakiri: cfg.harakiri,
+        max_requests: cfg.max_requests,
+        max_requests_jitter: cfg.max_requests_jitter,
+        reload_on_rss: cfg.reload_on_rss,
+        dynamic: cfg.dynamic.map(|(min, max, min_spare, max_spare)| Dynamic {
+            min,
+            max,
+            min_spare,
+            max_spare,
+        }),
+        pidfile: cfg.pidfile.as_ref().map(|p| match &suffix {
+            Some(s) => std::path::PathBuf::from(format!("{}{s}", p.display())),
+            None => p.clone(),
+        }),
+        proc_name: cfg.proc_name.clone(),
+        daemon: false,
+    };
+    let host = PyHost {
+        cfg,
+        names,
+        preloaded,
+    };
+    let code = py.detach(|| master::run(msettings, wsettings, listeners, &host));
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(code)
     }
 }

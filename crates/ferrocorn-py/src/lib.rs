@@ -7,6 +7,7 @@
 use pyo3::prelude::*;
 
 mod boot;
+mod host;
 mod loader;
 mod unlock;
 mod wsgi;

@@ -15,6 +15,7 @@ use crate::body::{BodyReader, Framing};
 use crate::conn_info::ConnInfo;
 use crate::log;
 use crate::response::ResponseWriter;
+use crate::scoreboard::ThreadSlot;
 
 /// The settings the HTTP/1.1 driver needs, copied out of the config once.
 #[derive(Debug, Clone)]
@@ -96,6 +97,23 @@ pub enum After {
 /// Per-thread state for the driver.
 pub struct ThreadCtx {
     pub dates: h1::DateCache,
+    /// This thread's scoreboard slot (request start/end for harakiri), when a master watches.
+    pub slot: Option<&'static ThreadSlot>,
+    /// Requests finished since the worker last looked (for max-requests / reload-on-rss).
+    pub finished: u64,
+    /// Scratch for the scoreboard's request description.
+    desc: Vec<u8>,
+}
+
+impl ThreadCtx {
+    pub fn new(slot: Option<&'static ThreadSlot>) -> Self {
+        ThreadCtx {
+            dates: h1::DateCache::new(),
+            slot,
+            finished: 0,
+            desc: Vec::with_capacity(128),
+        }
+    }
 }
 
 impl Conn {
@@ -247,8 +265,20 @@ impl Conn {
             ctx.dates.header_line(SystemTime::now()),
         );
 
+        if let Some(slot) = ctx.slot {
+            ctx.desc.clear();
+            let buf = self.ex.body.buffer();
+            ctx.desc.extend_from_slice(p.method.get(buf));
+            ctx.desc.push(b' ');
+            ctx.desc.extend_from_slice(p.target.get(buf));
+            slot.start(&ctx.desc);
+        }
         let outcome = h.handle(&mut self.ex);
+        if let Some(slot) = ctx.slot {
+            slot.end();
+        }
         self.requests += 1;
+        ctx.finished += 1;
         if outcome == Outcome::Close || !self.ex.resp.keep_alive() {
             return Outcome::Close;
         }

@@ -9,7 +9,10 @@ pub mod conn_info;
 pub mod http1;
 pub mod listener;
 pub mod log;
+pub mod master;
 pub mod response;
+pub mod scoreboard;
+pub mod signals;
 pub mod sock;
 pub mod worker;
 

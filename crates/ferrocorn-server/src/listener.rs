@@ -89,6 +89,46 @@ fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<Socket> {
     Ok(sock)
 }
 
+/// Adopt an inherited listening socket: from a master that re-executed itself on USR2
+/// (`FERROCORN_FDS`) or from systemd socket activation (`LISTEN_FDS`).
+pub fn inherit(fd: std::os::fd::RawFd) -> Result<Listener, BindError> {
+    use std::os::fd::FromRawFd;
+    let err = |message: String| BindError {
+        address: format!("fd://{fd}"),
+        message,
+    };
+    if nix::fcntl::fcntl(
+        // SAFETY: only used for this fcntl call, while `fd` is open (checked by the call itself).
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+        nix::fcntl::FcntlArg::F_GETFD,
+    )
+    .is_err()
+    {
+        return Err(err("not an open file descriptor".into()));
+    }
+    // SAFETY: the fd is open (checked above) and was handed to this process to own; nothing else
+    // here wraps it.
+    let sock = unsafe { Socket::from_raw_fd(fd) };
+    sock.set_cloexec(true).map_err(|e| err(e.to_string()))?;
+    sock.set_nonblocking(true).map_err(|e| err(e.to_string()))?;
+    let local = sock.local_addr().map_err(|e| err(e.to_string()))?;
+    match local.as_socket() {
+        Some(a) => {
+            let host = match a {
+                SocketAddr::V4(v4) => v4.ip().to_string(),
+                SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+            };
+            Ok(Listener {
+                url: format!("http://{host}:{}", a.port()),
+                server_name: a.ip().to_string(),
+                server_port: a.port().to_string(),
+                sock,
+            })
+        }
+        None => Err(err("inherited socket is not a TCP socket".into())),
+    }
+}
+
 /// Bind one `--bind` value (every address a host name resolves to).
 pub fn bind(address: &str, backlog: i32) -> Result<Vec<Listener>, BindError> {
     let err = |message: String| BindError {

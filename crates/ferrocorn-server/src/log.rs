@@ -32,17 +32,42 @@ pub fn init(path: &str, level: LogLevel) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reopen the log file (after logrotate moved it).
+/// Reopen the log file (after logrotate moved it). The new file takes over the old descriptor
+/// number (dup2), so anything holding that number (faulthandler's stack dumps) follows.
 pub fn reopen() -> std::io::Result<()> {
     if let Some(log) = LOG.get() {
         if let Some(p) = &log.path {
-            let f = OpenOptions::new().create(true).append(true).open(p)?;
+            let new = OpenOptions::new().create(true).append(true).open(p)?;
             if let Ok(mut slot) = log.file.write() {
-                *slot = Some(f);
+                match slot.as_ref() {
+                    Some(old) => {
+                        use std::os::fd::AsRawFd;
+                        // SAFETY: both descriptors are open files this process owns; dup2 atomically
+                        // re-points the old number at the new file (no memory is involved).
+                        if unsafe { libc::dup2(new.as_raw_fd(), old.as_raw_fd()) } < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        // `new` (its own number) is closed when dropped; `old`'s number stays.
+                    }
+                    None => *slot = Some(new),
+                }
             }
         }
     }
     Ok(())
+}
+
+/// The error log's file descriptor (2 when it is stderr).
+pub fn fd() -> i32 {
+    use std::os::fd::AsRawFd;
+    LOG.get()
+        .and_then(|l| {
+            l.file
+                .read()
+                .ok()
+                .and_then(|f| f.as_ref().map(|f| f.as_raw_fd()))
+        })
+        .unwrap_or(2)
 }
 
 /// Whether messages of `level` are written.

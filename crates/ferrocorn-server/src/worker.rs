@@ -8,26 +8,51 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use nix::sys::signal::{self, SigHandler, Signal};
+use nix::sys::signal::Signal;
 
 use crate::app::{App, Handler};
 use crate::conn_info::ConnInfo;
 use crate::http1::{After, Conn, Http1Settings, ThreadCtx};
 use crate::listener::Listener;
 use crate::log;
+use crate::scoreboard::WorkerHandle;
+use crate::signals::SignalPipe;
 
 /// Worker settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerSettings {
     pub threads: u32,
     pub http: Http1Settings,
     /// How long TERM waits for in-flight requests.
     pub graceful_timeout: Duration,
+    /// Supervision by a master (None when the worker runs on its own, e.g. in tests).
+    pub ctl: Option<WorkerCtl>,
+}
+
+/// What a supervised worker reports and obeys.
+#[derive(Clone, Copy)]
+pub struct WorkerCtl {
+    pub handle: WorkerHandle,
+    /// Recycle (gracefully) after this many requests; 0 = never.
+    pub max_requests: u64,
+    /// Recycle after a request leaves the RSS above this many bytes; 0 = never.
+    pub reload_on_rss: u64,
+    /// The master's pid: if our parent changes, the master died and we leave.
+    pub parent: i32,
+}
+
+/// Resident set size of this process in bytes (from /proc/self/statm).
+pub fn current_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).unwrap_or(4096))
 }
 
 /// Event tokens: listeners use their index, connections set `CONN_BIT` (with slot generation and
@@ -155,40 +180,9 @@ struct Shared {
     stopping: AtomicBool,
     started: Instant,
     next_sweep_ms: AtomicU64,
-    signal_rx: OwnedFd,
+    signals: SignalPipe,
     wake: OwnedFd,
     wake_tx: OwnedFd,
-}
-
-/// Write end of the self-pipe the signal handler writes to (-1 = none).
-static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
-
-extern "C" fn on_signal(sig: libc::c_int) {
-    let fd = SIGNAL_FD.load(Ordering::Relaxed);
-    if fd >= 0 {
-        let b = sig as u8;
-        // SAFETY: write(2) is async-signal-safe; `b` lives for the call; errors are ignored on purpose.
-        unsafe {
-            libc::write(fd, (&b as *const u8).cast(), 1);
-        }
-    }
-}
-
-/// Route TERM/INT/QUIT to the self-pipe (replacing Python's handlers), ignore PIPE.
-fn install_signals(tx: RawFd) -> io::Result<()> {
-    SIGNAL_FD.store(tx, Ordering::Relaxed);
-    let action = signal::SigAction::new(
-        SigHandler::Handler(on_signal),
-        signal::SaFlags::SA_RESTART,
-        signal::SigSet::empty(),
-    );
-    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT] {
-        // SAFETY: the handler only calls write(2) on a pipe and loads an atomic: async-signal-safe.
-        unsafe { signal::sigaction(sig, &action) }.map_err(io::Error::from)?;
-    }
-    // SAFETY: SIG_IGN installs no code.
-    unsafe { signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) }.map_err(io::Error::from)?;
-    Ok(())
 }
 
 impl Shared {
@@ -222,9 +216,24 @@ pub fn run(
     app: Arc<dyn App>,
 ) -> io::Result<()> {
     let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(io::Error::from)?;
-    let (signal_rx, signal_tx) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(io::Error::from)?;
+    // TERM/INT/QUIT/HUP/USR1 come through the pipe (replacing Python's handlers); PIPE and the
+    // signals only a master acts on are ignored (TTIN/TTOU would otherwise stop the process).
+    let signals = SignalPipe::install(
+        &[
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGQUIT,
+            Signal::SIGHUP,
+            Signal::SIGUSR1,
+        ],
+        &[
+            Signal::SIGPIPE,
+            Signal::SIGTTIN,
+            Signal::SIGTTOU,
+            Signal::SIGWINCH,
+        ],
+        &[Signal::SIGCHLD],
+    )?;
     let (wake, wake_tx) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(io::Error::from)?;
@@ -239,7 +248,7 @@ pub fn run(
     }
     epoll
         .add(
-            signal_rx.as_fd(),
+            signals.fd(),
             EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_SIGNAL),
         )
         .map_err(io::Error::from)?;
@@ -249,7 +258,6 @@ pub fn run(
             EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE),
         )
         .map_err(io::Error::from)?;
-    install_signals(signal_tx.as_raw_fd())?;
     let threads = settings.threads.max(1);
     let shared = Arc::new(Shared {
         oneshot: threads > 1,
@@ -260,34 +268,34 @@ pub fn run(
         stopping: AtomicBool::new(false),
         started: Instant::now(),
         next_sweep_ms: AtomicU64::new(0),
-        signal_rx,
+        signals,
         wake,
         wake_tx,
     });
     let mut handles = Vec::new();
+    if let Some(ctl) = shared.settings.ctl {
+        ctl.handle.beat();
+        ctl.handle.slot.booted.store(true, Ordering::Relaxed);
+    }
     for i in 1..threads {
         let sh = shared.clone();
         let app = app.clone();
         handles.push(
             std::thread::Builder::new()
                 .name(format!("ferrocorn-req-{i}"))
-                .spawn(move || app.run_thread(&mut |h| thread_loop(&sh, h)))?,
+                .spawn(move || app.run_thread(&mut |h| thread_loop(&sh, h, i as usize)))?,
         );
     }
-    app.run_thread(&mut |h| thread_loop(&shared, h));
+    app.run_thread(&mut |h| thread_loop(&shared, h, 0));
     for h in handles {
         let _ = h.join();
     }
-    // Keep the write end alive until every thread is done, then stop routing signals to it.
-    SIGNAL_FD.store(-1, Ordering::Relaxed);
-    drop(signal_tx);
     Ok(())
 }
 
-fn thread_loop(sh: &Shared, h: &mut dyn Handler) {
-    let mut ctx = ThreadCtx {
-        dates: ferrocorn_proto::http1::DateCache::new(),
-    };
+fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
+    let ctl = sh.settings.ctl;
+    let mut ctx = ThreadCtx::new(ctl.and_then(|c| c.handle.thread(index)));
     let mut events = vec![EpollEvent::empty(); 64];
     // With several threads, take one event at a time so the others get the rest.
     let max_events = if sh.oneshot { 1 } else { events.len() };
@@ -320,8 +328,47 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler) {
             } else if let Some(l) = sh.listeners.get(t as usize) {
                 on_listener(sh, h, &mut ctx, t as usize, l);
             }
+            if ctx.finished > 0 {
+                after_requests(sh, &mut ctx);
+            }
+        }
+        if let Some(c) = ctl {
+            c.handle.beat();
         }
         maybe_sweep(sh);
+    }
+}
+
+/// Count finished requests and recycle the worker when max-requests or reload-on-rss says so.
+fn after_requests(sh: &Shared, ctx: &mut ThreadCtx) {
+    let done = std::mem::take(&mut ctx.finished);
+    let Some(ctl) = sh.settings.ctl else { return };
+    let total = ctl.handle.slot.requests.fetch_add(done, Ordering::Relaxed) + done;
+    if sh.stopping() {
+        return;
+    }
+    if ctl.max_requests > 0 && total >= ctl.max_requests {
+        log::info(&format!(
+            "Autorestarting worker after {total} requests (max_requests)"
+        ));
+        begin_graceful(sh);
+    } else if ctl.reload_on_rss > 0 {
+        if let Some(rss) = current_rss() {
+            if rss > ctl.reload_on_rss {
+                log::warning(&format!(
+                    "Recycling worker: RSS {} MB is above reload_on_rss {} MB",
+                    rss >> 20,
+                    ctl.reload_on_rss >> 20
+                ));
+                begin_graceful(sh);
+            }
+        }
+    }
+}
+
+fn begin_graceful(sh: &Shared) {
+    if !sh.stopping.swap(true, Ordering::AcqRel) {
+        graceful_stop(sh);
     }
 }
 
@@ -345,6 +392,12 @@ fn maybe_sweep(sh: &Shared) {
     }
     let expired = sh.lock().expire(Instant::now(), false);
     drop(expired); // closes the sockets (and removes them from epoll) outside the lock
+    if let Some(ctl) = sh.settings.ctl {
+        if nix::unistd::getppid().as_raw() != ctl.parent && !sh.stopping() {
+            log::warning("Master process is gone: worker shutting down");
+            begin_graceful(sh);
+        }
+    }
 }
 
 fn on_listener(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, idx: usize, l: &Listener) {
@@ -438,19 +491,18 @@ fn on_conn(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, t: u64) {
 }
 
 fn on_signal_pipe(sh: &Shared) {
-    let mut buf = [0u8; 16];
-    let n = match nix::unistd::read(sh.signal_rx.as_fd(), &mut buf) {
-        Ok(n) => n,
-        Err(_) => return,
-    };
-    for &b in &buf[..n] {
-        let sig = i32::from(b);
+    for sig in sh.signals.drain() {
         if sig == libc::SIGINT || sig == libc::SIGQUIT {
             log::info("Quick shutdown: exiting now");
             std::process::exit(0);
         }
-        if sig == libc::SIGTERM && !sh.stopping.swap(true, Ordering::AcqRel) {
-            graceful_stop(sh);
+        if sig == libc::SIGTERM || sig == libc::SIGHUP {
+            begin_graceful(sh);
+        }
+        if sig == libc::SIGUSR1 {
+            if let Err(e) = log::reopen() {
+                log::error(&format!("cannot reopen the error log: {e}"));
+            }
         }
     }
 }

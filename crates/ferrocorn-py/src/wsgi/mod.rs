@@ -14,7 +14,6 @@ pub mod start_response;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use ferrocorn_config::Config;
-use ferrocorn_server::listener::Listener;
 use ferrocorn_server::{log, App, Exchange, Handler, Outcome, Unlocker};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -37,10 +36,11 @@ pub struct WsgiApp {
 }
 
 impl WsgiApp {
+    /// `names`: `(SERVER_NAME, SERVER_PORT)` per listener, in listener order.
     pub fn new(
         py: Python<'_>,
         app: Py<PyAny>,
-        listeners: &[Listener],
+        names: &[(String, String)],
         cfg: &Config,
     ) -> PyResult<Self> {
         let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
@@ -48,19 +48,20 @@ impl WsgiApp {
         let errors = Py::new(py, errors::ErrorStream)?;
         let wrapper = py.get_type::<FileWrapper>();
         let mut templates = Vec::new();
-        for l in listeners {
+        let multiprocess = cfg.workers > 1 || cfg.dynamic.is_some_and(|d| d.1 > 1);
+        for (server_name, server_port) in names {
             let d = PyDict::new(py);
             d.set_item("wsgi.version", (1, 0))?;
             d.set_item("wsgi.url_scheme", "http")?;
             d.set_item("wsgi.errors", &errors)?;
             d.set_item("wsgi.multithread", cfg.threads > 1)?;
-            d.set_item("wsgi.multiprocess", cfg.workers > 1)?;
+            d.set_item("wsgi.multiprocess", multiprocess)?;
             d.set_item("wsgi.run_once", false)?;
             d.set_item("wsgi.file_wrapper", &wrapper)?;
             d.set_item("wsgi.input_terminated", true)?;
             d.set_item("SCRIPT_NAME", script_name.as_str())?;
-            d.set_item("SERVER_NAME", l.server_name.as_str())?;
-            d.set_item("SERVER_PORT", l.server_port.as_str())?;
+            d.set_item("SERVER_NAME", server_name.as_str())?;
+            d.set_item("SERVER_PORT", server_port.as_str())?;
             d.set_item(
                 "SERVER_SOFTWARE",
                 concat!("ferrocorn/", env!("CARGO_PKG_VERSION")),

@@ -1,0 +1,144 @@
+//! The master's view of Python: fork with CPython's before/after-fork bookkeeping, boot a worker
+//! (import the app unless it was preloaded), stack dumps on request, atexit on the way out, and
+//! process titles.
+
+use std::io;
+use std::sync::Arc;
+
+use ferrocorn_config::Config;
+use ferrocorn_server::master::Host;
+use ferrocorn_server::{log, App};
+use pyo3::prelude::*;
+
+use crate::loader;
+use crate::wsgi::WsgiApp;
+
+/// `(SERVER_NAME, SERVER_PORT)` of each listener, for the environ templates.
+pub type ListenerNames = Vec<(String, String)>;
+
+pub struct PyHost {
+    pub cfg: Config,
+    pub names: ListenerNames,
+    /// The app loaded in the master (`--preload`).
+    pub preloaded: Option<Arc<WsgiApp>>,
+}
+
+/// Load the app and prepare its environ templates; `None` after logging why not.
+pub fn load_app(py: Python<'_>, cfg: &Config, names: &ListenerNames) -> Option<WsgiApp> {
+    let callable = loader::load(py, &cfg.app).map_err(|e| {
+        let mut msg = format!("App failed to load: {}", e.message);
+        if let Some(tb) = e.traceback {
+            msg.push('\n');
+            msg.push_str(&tb);
+        }
+        log::critical(&msg);
+    });
+    let callable = callable.ok()?;
+    WsgiApp::new(py, callable, names, cfg)
+        .map_err(|e| log::critical(&format!("cannot prepare the WSGI environment: {e}")))
+        .ok()
+}
+
+impl Host for PyHost {
+    fn fork(&self) -> io::Result<Option<i32>> {
+        Python::attach(|_py| {
+            // SAFETY: CPython requires PyOS_BeforeFork/AfterFork_* around fork() with the GIL held,
+            // which `attach` guarantees. The master is single-threaded, so the child may run
+            // arbitrary code after fork.
+            unsafe {
+                pyo3::ffi::PyOS_BeforeFork();
+                match nix::unistd::fork() {
+                    Ok(nix::unistd::ForkResult::Child) => {
+                        pyo3::ffi::PyOS_AfterFork_Child();
+                        Ok(None)
+                    }
+                    Ok(nix::unistd::ForkResult::Parent { child }) => {
+                        pyo3::ffi::PyOS_AfterFork_Parent();
+                        Ok(Some(child.as_raw()))
+                    }
+                    Err(e) => {
+                        pyo3::ffi::PyOS_AfterFork_Parent();
+                        Err(e.into())
+                    }
+                }
+            }
+        })
+    }
+
+    fn boot(&self) -> Option<Arc<dyn App>> {
+        Python::attach(|py| {
+            let app: Arc<WsgiApp> = match &self.preloaded {
+                Some(a) => a.clone(),
+                None => Arc::new(load_app(py, &self.cfg, &self.names)?),
+            };
+            // SIGUSR2 from the master (timeout, harakiri) -> every Python thread's stack in the error log.
+            let dump = py.import("faulthandler").and_then(|fh| {
+                let sig = py.import("signal")?.getattr("SIGUSR2")?;
+                let kwargs = pyo3::types::PyDict::new(py);
+                kwargs.set_item("file", log::fd())?;
+                kwargs.set_item("all_threads", true)?;
+                fh.call_method("register", (sig,), Some(&kwargs))
+            });
+            if let Err(e) = dump {
+                log::warning(&format!("stack dumps on timeout unavailable: {e}"));
+            }
+            Some(app as Arc<dyn App>)
+        })
+    }
+
+    fn worker_exit(&self) {
+        Python::attach(|py| {
+            if let Ok(atexit) = py.import("atexit") {
+                let _ = atexit.call_method0("_run_exitfuncs");
+            }
+        })
+    }
+
+    fn set_title(&self, title: &str) {
+        set_process_title(title);
+    }
+}
+
+/// Set the process title: `comm` (15 bytes, `top`/`ps -o comm`) and the argv area that
+/// `/proc/PID/cmdline` and `ps` show (truncated to its original size).
+pub fn set_process_title(title: &str) {
+    let comm: Vec<u8> = title
+        .bytes()
+        .filter(|&b| b != 0)
+        .take(15)
+        .chain(std::iter::once(0))
+        .collect();
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes, which `comm` is.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, comm.as_ptr() as libc::c_ulong, 0, 0, 0);
+    }
+    let Some((start, end)) = argv_area() else {
+        return;
+    };
+    let len = end.saturating_sub(start);
+    if len < 2 {
+        return;
+    }
+    let bytes = title.as_bytes();
+    let n = bytes.len().min(len - 1);
+    // SAFETY: [start, end) is this process's original argv strings area (from /proc/self/stat), which
+    // is mapped and writable for the process's whole life; CPython copied argv at start-up and no
+    // Rust reference points into it. We write within the area and leave it NUL-terminated.
+    unsafe {
+        let p = start as *mut u8;
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, n);
+        std::ptr::write_bytes(p.add(n), 0, len - n);
+    }
+}
+
+/// `arg_start` and `arg_end` from /proc/self/stat (fields 48 and 49).
+fn argv_area() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state), so field N is fields[N - 3].
+    let start: usize = fields.get(48 - 3)?.parse().ok()?;
+    let end: usize = fields.get(49 - 3)?.parse().ok()?;
+    Some((start, end))
+}
