@@ -679,6 +679,11 @@ impl Master<'_> {
     /// Keep `target` live workers of the current generation; retire the old generation once the
     /// new one is up; retire surplus workers (oldest first).
     fn maintain(&mut self) {
+        for w in &mut self.workers {
+            if !w.retiring && self.board.worker(w.slot).is_some_and(|s| s.retiring.load(std::sync::atomic::Ordering::Relaxed)) {
+                w.retiring = true;
+            }
+        }
         let gen = self.generation;
         let current: Vec<usize> = (0..self.workers.len())
             .filter(|&i| !self.workers[i].retiring && self.workers[i].generation == gen)

@@ -40,6 +40,9 @@ pub struct WorkerSlot {
     pub last_beat: AtomicU64,
     /// Requests served.
     pub requests: AtomicU64,
+    /// The worker decided to leave (max-requests, reload-on-rss): the master starts its
+    /// replacement now instead of when it exits.
+    pub retiring: AtomicBool,
 }
 
 /// The whole table: `MAX_WORKERS` worker slots, then `MAX_WORKERS * threads` thread slots.
@@ -103,6 +106,7 @@ impl Scoreboard {
         if let Some(w) = self.worker(idx) {
             w.pid.store(0, Ordering::Relaxed);
             w.booted.store(false, Ordering::Relaxed);
+            w.retiring.store(false, Ordering::Relaxed);
             w.last_beat.store(now, Ordering::Relaxed);
             w.requests.store(0, Ordering::Relaxed);
         }

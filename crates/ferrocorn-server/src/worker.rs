@@ -367,6 +367,9 @@ fn after_requests(sh: &Shared, ctx: &mut ThreadCtx) {
 }
 
 fn begin_graceful(sh: &Shared) {
+    if let Some(ctl) = sh.settings.ctl {
+        ctl.handle.slot.retiring.store(true, Ordering::Relaxed);
+    }
     if !sh.stopping.swap(true, Ordering::AcqRel) {
         graceful_stop(sh);
     }
