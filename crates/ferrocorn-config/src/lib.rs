@@ -130,6 +130,34 @@ pub struct Cli {
     #[arg(short = 'n', long = "name", value_name = "STRING")]
     pub proc_name: Option<String>,
 
+    /// Detach from the terminal and run in the background.
+    #[arg(short = 'D', long = "daemon")]
+    pub daemon: bool,
+
+    /// Run workers as this user (name or uid) after binding.
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Run workers as this group (name or gid) after binding.
+    #[arg(short = 'g', long = "group", value_name = "GROUP")]
+    pub group: Option<String>,
+
+    /// File mode creation mask (octal, e.g. 0o22 or 022).
+    #[arg(short = 'm', long = "umask", value_name = "INT")]
+    pub umask: Option<String>,
+
+    /// Restart workers when the app's Python files (or --reload-extra-file files) change. Development only.
+    #[arg(long = "reload")]
+    pub reload: bool,
+
+    /// An extra file to watch with --reload. Repeatable.
+    #[arg(long = "reload-extra-file", value_name = "FILE", action = ArgAction::Append)]
+    pub reload_extra_file: Vec<PathBuf>,
+
+    /// Accepted for gunicorn compatibility; ferrocorn's heartbeat uses shared memory, not files.
+    #[arg(long = "worker-tmp-dir", value_name = "DIR")]
+    pub worker_tmp_dir: Option<PathBuf>,
+
     /// Maximum size of the HTTP request line in bytes (0 = unlimited).
     #[arg(
         long = "limit-request-line",
@@ -229,6 +257,13 @@ pub struct Config {
     pub preload_app: bool,
     pub pidfile: Option<PathBuf>,
     pub proc_name: String,
+    pub daemon: bool,
+    /// (uid, gid) to switch workers to.
+    pub user: Option<u32>,
+    pub group: Option<u32>,
+    pub umask: Option<u32>,
+    pub reload: bool,
+    pub reload_extra_files: Vec<PathBuf>,
     pub limit_request_line: usize,
     pub limit_request_fields: usize,
     pub limit_request_field_size: usize,
@@ -385,6 +420,33 @@ impl Cli {
             }
         };
         let proc_name = self.proc_name.clone().unwrap_or_else(|| app.clone());
+        let umask = match &self.umask {
+            None => None,
+            Some(u) => {
+                let t = u.trim();
+                let digits = t
+                    .strip_prefix("0o")
+                    .or_else(|| t.strip_prefix("0O"))
+                    .unwrap_or(t);
+                Some(
+                    u32::from_str_radix(digits, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o777)
+                        .ok_or(ConfigError {
+                            key: "umask",
+                            message: format!("expected an octal mode like 022 or 0o22, got {u:?}"),
+                        })?,
+                )
+            }
+        };
+        let user = match &self.user {
+            None => None,
+            Some(u) => Some(lookup_user(u)?),
+        };
+        let group = match &self.group {
+            None => None,
+            Some(g) => Some(lookup_group(g)?),
+        };
         let binds = if self.bind.is_empty() {
             vec!["127.0.0.1:8000".to_string()]
         } else {
@@ -418,6 +480,12 @@ impl Cli {
             preload_app: self.preload_app,
             pidfile: self.pidfile,
             proc_name,
+            daemon: self.daemon,
+            user,
+            group,
+            umask,
+            reload: self.reload,
+            reload_extra_files: self.reload_extra_file,
             limit_request_line: self.limit_request_line,
             limit_request_fields: self.limit_request_fields,
             limit_request_field_size: self.limit_request_field_size,
@@ -432,6 +500,34 @@ impl Cli {
             log_level,
             server_header: self.server_header,
         })
+    }
+}
+
+/// A user name or numeric uid -> uid.
+fn lookup_user(u: &str) -> Result<u32, ConfigError> {
+    if let Ok(n) = u.parse::<u32>() {
+        return Ok(n);
+    }
+    match nix::unistd::User::from_name(u) {
+        Ok(Some(user)) => Ok(user.uid.as_raw()),
+        _ => Err(ConfigError {
+            key: "user",
+            message: format!("no such user: {u:?}"),
+        }),
+    }
+}
+
+/// A group name or numeric gid -> gid.
+fn lookup_group(g: &str) -> Result<u32, ConfigError> {
+    if let Ok(n) = g.parse::<u32>() {
+        return Ok(n);
+    }
+    match nix::unistd::Group::from_name(g) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        _ => Err(ConfigError {
+            key: "group",
+            message: format!("no such group: {g:?}"),
+        }),
     }
 }
 

@@ -125,7 +125,41 @@ fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
     Ok(out)
 }
 
+/// Detach (`-D`): fork, new session, fork again; stdio to /dev/null. The first parents exit 0.
+fn daemonize(host: &PyHost) -> Result<(), i32> {
+    use ferrocorn_server::master::Host;
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        log::critical(&format!("cannot daemonize ({what}): {e}"));
+        EXIT_STARTUP
+    };
+    for step in 0..2 {
+        match host.fork() {
+            Ok(Some(_)) => std::process::exit(0),
+            Ok(None) => {}
+            Err(e) => return Err(fail("fork", &e)),
+        }
+        if step == 0 {
+            nix::unistd::setsid().map_err(|e| fail("setsid", &e))?;
+        }
+    }
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| fail("/dev/null", &e))?;
+    for target in 0..=2 {
+        // SAFETY: dup2 onto this process's standard descriptors; `null` is open for the call.
+        unsafe {
+            libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), target);
+        }
+    }
+    Ok(())
+}
+
 fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
+    if let Some(mask) = cfg.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
     log::info(&format!("Starting ferrocorn {}", env!("CARGO_PKG_VERSION")));
     setup_paths(py, &cfg).map_err(|m| {
         log::critical(&m);
@@ -192,13 +226,18 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
             None => p.clone(),
         }),
         proc_name: cfg.proc_name.clone(),
-        daemon: false,
+        daemon: cfg.daemon,
+        user: cfg.user,
+        group: cfg.group,
     };
     let host = PyHost {
         cfg,
         names,
         preloaded,
     };
+    if host.cfg.daemon {
+        daemonize(&host)?;
+    }
     let code = py.detach(|| master::run(msettings, wsettings, listeners, &host));
     if code == 0 {
         Ok(())

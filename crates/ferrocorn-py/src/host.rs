@@ -39,6 +39,28 @@ pub fn load_app(py: Python<'_>, cfg: &Config, names: &ListenerNames) -> Option<W
         .ok()
 }
 
+/// The source files of every imported module (what `--reload` watches).
+fn module_files(py: Python<'_>) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(modules) = py.import("sys").and_then(|s| s.getattr("modules")) else {
+        return out;
+    };
+    let Ok(values) = modules
+        .call_method0("values")
+        .and_then(|v| v.try_iter().map(|i| i.collect::<Vec<_>>()))
+    else {
+        return out;
+    };
+    for m in values.into_iter().flatten() {
+        if let Ok(f) = m.getattr("__file__").and_then(|f| f.extract::<String>()) {
+            if f.ends_with(".py") {
+                out.push(std::path::PathBuf::from(f));
+            }
+        }
+    }
+    out
+}
+
 impl Host for PyHost {
     fn fork(&self) -> io::Result<Option<i32>> {
         Python::attach(|_py| {
@@ -81,6 +103,13 @@ impl Host for PyHost {
             });
             if let Err(e) = dump {
                 log::warning(&format!("stack dumps on timeout unavailable: {e}"));
+            }
+            if self.cfg.reload {
+                let mut files = module_files(py);
+                files.extend(self.cfg.reload_extra_files.iter().cloned());
+                if let Err(e) = ferrocorn_server::reloader::watch(files) {
+                    log::error(&format!("--reload: cannot watch files: {e}"));
+                }
             }
             Some(app as Arc<dyn App>)
         })

@@ -10,6 +10,7 @@ pub mod http1;
 pub mod listener;
 pub mod log;
 pub mod master;
+pub mod reloader;
 pub mod response;
 pub mod scoreboard;
 pub mod signals;

@@ -62,6 +62,9 @@ pub struct MasterSettings {
     pub proc_name: String,
     /// Daemonized (WINCH is honoured only then or after USR2, as in gunicorn).
     pub daemon: bool,
+    /// Workers switch to this uid/gid after fork (the master keeps its privileges for re-exec).
+    pub user: Option<u32>,
+    pub group: Option<u32>,
 }
 
 /// What the master needs from the application host (Python): forking with the runtime's
@@ -205,6 +208,19 @@ fn remove_pidfile_if_ours(path: &std::path::Path, pid: u32) {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// Become `group` then `user` (supplementary groups reduced to `group`).
+fn drop_privileges(user: Option<u32>, group: Option<u32>) -> nix::Result<()> {
+    if let Some(g) = group {
+        let gid = nix::unistd::Gid::from_raw(g);
+        nix::unistd::setgroups(&[gid])?;
+        nix::unistd::setgid(gid)?;
+    }
+    if let Some(u) = user {
+        nix::unistd::setuid(nix::unistd::Uid::from_raw(u))?;
+    }
+    Ok(())
 }
 
 /// A random-ish number in `0..=n` without a RNG dependency (jitter only needs spread).
@@ -471,6 +487,10 @@ impl Master<'_> {
         self.pipe = None;
         self.host
             .set_title(&format!("ferrocorn: worker [{}]", self.s.proc_name));
+        if let Err(e) = drop_privileges(self.s.user, self.s.group) {
+            log::critical(&format!("cannot switch user/group: {e}"));
+            return WORKER_BOOT_ERROR;
+        }
         let Some(app) = self.host.boot() else {
             return WORKER_BOOT_ERROR;
         };
@@ -680,7 +700,12 @@ impl Master<'_> {
     /// new one is up; retire surplus workers (oldest first).
     fn maintain(&mut self) {
         for w in &mut self.workers {
-            if !w.retiring && self.board.worker(w.slot).is_some_and(|s| s.retiring.load(std::sync::atomic::Ordering::Relaxed)) {
+            if !w.retiring
+                && self
+                    .board
+                    .worker(w.slot)
+                    .is_some_and(|s| s.retiring.load(std::sync::atomic::Ordering::Relaxed))
+            {
                 w.retiring = true;
             }
         }
