@@ -125,6 +125,23 @@ fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
     Ok(out)
 }
 
+/// The interpreter's own command line (`sys.executable` + `sys.orig_argv[1:]`), for USR2 re-exec.
+fn original_argv(py: Python<'_>) -> Vec<std::ffi::OsString> {
+    let sys = match py.import("sys") {
+        Ok(s) => s,
+        Err(_) => return std::env::args_os().collect(),
+    };
+    let exe: Option<String> = sys.getattr("executable").and_then(|e| e.extract()).ok();
+    let orig: Option<Vec<String>> = sys.getattr("orig_argv").and_then(|a| a.extract()).ok();
+    match (exe, orig) {
+        (Some(exe), Some(orig)) if !orig.is_empty() => std::iter::once(exe)
+            .chain(orig.into_iter().skip(1))
+            .map(Into::into)
+            .collect(),
+        _ => std::env::args_os().collect(),
+    }
+}
+
 /// Detach (`-D`): fork, new session, fork again; stdio to /dev/null. The first parents exit 0.
 fn daemonize(host: &PyHost) -> Result<(), i32> {
     use ferrocorn_server::master::Host;
@@ -229,6 +246,8 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
         daemon: cfg.daemon,
         user: cfg.user,
         group: cfg.group,
+        reexec_argv: original_argv(py),
+        promote_pidfile_to: suffix.as_ref().and(cfg.pidfile.clone()),
     };
     let host = PyHost {
         cfg,

@@ -65,6 +65,10 @@ pub struct MasterSettings {
     /// Workers switch to this uid/gid after fork (the master keeps its privileges for re-exec).
     pub user: Option<u32>,
     pub group: Option<u32>,
+    /// The program and arguments to exec on USR2 (captured at start: titles overwrite argv).
+    pub reexec_argv: Vec<std::ffi::OsString>,
+    /// Set in a master started by USR2: once the old master is gone, move our `<pidfile>.2` here.
+    pub promote_pidfile_to: Option<PathBuf>,
 }
 
 /// What the master needs from the application host (Python): forking with the runtime's
@@ -236,7 +240,28 @@ fn jitter(n: u64, salt: u64) -> u64 {
 }
 
 impl Master<'_> {
+    /// A master started by USR2 takes over the plain pidfile once the old master has exited.
+    fn maybe_promote(&mut self, ppid: Pid) {
+        let Some(target) = self.s.promote_pidfile_to.clone() else {
+            return;
+        };
+        if nix::unistd::getppid() == ppid {
+            return;
+        }
+        if let Some(cur) = &self.s.pidfile {
+            if std::fs::rename(cur, &target).is_ok() {
+                log::info(&format!(
+                    "The old master is gone: pidfile is now {}",
+                    target.display()
+                ));
+                self.s.pidfile = Some(target);
+            }
+        }
+        self.s.promote_pidfile_to = None;
+    }
+
     fn run_loop(&mut self) {
+        let ppid = nix::unistd::getppid();
         let tick = Duration::from_millis(200);
         loop {
             self.reap();
@@ -256,6 +281,7 @@ impl Master<'_> {
                 self.check_timeouts();
                 self.scale();
                 self.maintain();
+                self.maybe_promote(ppid);
             }
             self.wait(tick);
             let sigs = self.pipe.as_ref().map(|p| p.drain()).unwrap_or_default();
@@ -383,17 +409,14 @@ impl Master<'_> {
             return;
         }
         let fds: Vec<RawFd> = self.listeners.iter().map(|l| l.sock.as_raw_fd()).collect();
-        let exe = match std::env::current_exe() {
-            Ok(e) => e,
-            Err(e) => {
-                log::error(&format!("USR2: cannot find our executable: {e}"));
-                return;
-            }
-        };
-        let args: Vec<CString> = std::env::args_os()
-            .filter_map(|a| CString::new(a.into_encoded_bytes()).ok())
+        let args: Vec<CString> = self
+            .s
+            .reexec_argv
+            .iter()
+            .filter_map(|a| CString::new(a.clone().into_encoded_bytes()).ok())
             .collect();
-        let Ok(exe_c) = CString::new(exe.into_os_string().into_encoded_bytes()) else {
+        let Some(exe_c) = args.first().cloned() else {
+            log::error("USR2: no command line to re-execute");
             return;
         };
         match self.host.fork() {
@@ -432,10 +455,12 @@ impl Master<'_> {
                     "Handling signal: usr2: started a new master (pid {pid})"
                 ));
                 self.reexec_child = Some(Pid::from_raw(pid));
-                if let Some(p) = &self.s.pidfile {
+                if let Some(p) = self.s.pidfile.clone() {
                     // gunicorn's convention: the old master's pidfile becomes <pidfile>.oldbin.
                     let old = PathBuf::from(format!("{}.oldbin", p.display()));
-                    let _ = write_pidfile(&old, self.pid);
+                    if std::fs::rename(&p, &old).is_ok() {
+                        self.s.pidfile = Some(old);
+                    }
                 }
             }
             Err(e) => log::error(&format!("USR2: fork failed: {e}")),
