@@ -125,6 +125,20 @@ fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
     Ok(out)
 }
 
+/// Removes the pidfile when dropped, if it still names this process.
+struct PidfileGuard(Option<std::path::PathBuf>);
+
+impl Drop for PidfileGuard {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            if std::fs::read_to_string(p).is_ok_and(|s| s.trim() == std::process::id().to_string())
+            {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
 /// The interpreter's own command line (`sys.executable` + `sys.orig_argv[1:]`), for USR2 re-exec.
 fn original_argv(py: Python<'_>) -> Vec<std::ffi::OsString> {
     let sys = match py.import("sys") {
@@ -143,14 +157,13 @@ fn original_argv(py: Python<'_>) -> Vec<std::ffi::OsString> {
 }
 
 /// Detach (`-D`): fork, new session, fork again; stdio to /dev/null. The first parents exit 0.
-fn daemonize(host: &PyHost) -> Result<(), i32> {
-    use ferrocorn_server::master::Host;
+fn daemonize() -> Result<(), i32> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         log::critical(&format!("cannot daemonize ({what}): {e}"));
         EXIT_STARTUP
     };
     for step in 0..2 {
-        match host.fork() {
+        match crate::host::fork_python() {
             Ok(Some(_)) => std::process::exit(0),
             Ok(None) => {}
             Err(e) => return Err(fail("fork", &e)),
@@ -177,6 +190,25 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
     if let Some(mask) = cfg.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }
+    // gunicorn's order: detach first, then the pidfile, then the sockets (so the pid in the
+    // pidfile and in "Listening at" is the daemon's).
+    if cfg.daemon {
+        daemonize()?;
+    }
+    let suffix = std::env::var("FERROCORN_PIDFILE_SUFFIX").ok();
+    std::env::remove_var("FERROCORN_PIDFILE_SUFFIX");
+    let pidfile = cfg.pidfile.as_ref().map(|p| match &suffix {
+        Some(s) => std::path::PathBuf::from(format!("{}{s}", p.display())),
+        None => p.clone(),
+    });
+    if let Some(p) = &pidfile {
+        if let Err(e) = master::write_pidfile(p, std::process::id()) {
+            log::critical(&format!("cannot write pidfile {}: {e}", p.display()));
+            return Err(EXIT_STARTUP);
+        }
+    }
+    // Removed on every way out of start-up (the master also removes or renames it when it stops).
+    let _pidfile_guard = PidfileGuard(pidfile.clone());
     log::info(&format!("Starting ferrocorn {}", env!("CARGO_PKG_VERSION")));
     setup_paths(py, &cfg).map_err(|m| {
         log::critical(&m);
@@ -221,8 +253,6 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
         graceful_timeout: cfg.graceful_timeout,
         ctl: None,
     };
-    let suffix = std::env::var("FERROCORN_PIDFILE_SUFFIX").ok();
-    std::env::remove_var("FERROCORN_PIDFILE_SUFFIX");
     let msettings = MasterSettings {
         workers: cfg.workers,
         threads: cfg.threads,
@@ -238,10 +268,7 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
             min_spare,
             max_spare,
         }),
-        pidfile: cfg.pidfile.as_ref().map(|p| match &suffix {
-            Some(s) => std::path::PathBuf::from(format!("{}{s}", p.display())),
-            None => p.clone(),
-        }),
+        pidfile: pidfile.clone(),
         proc_name: cfg.proc_name.clone(),
         daemon: cfg.daemon,
         user: cfg.user,
@@ -254,9 +281,6 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
         names,
         preloaded,
     };
-    if host.cfg.daemon {
-        daemonize(&host)?;
-    }
     let code = py.detach(|| master::run(msettings, wsettings, listeners, &host));
     if code == 0 {
         Ok(())

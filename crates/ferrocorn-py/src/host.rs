@@ -61,30 +61,35 @@ fn module_files(py: Python<'_>) -> Vec<std::path::PathBuf> {
     out
 }
 
-impl Host for PyHost {
-    fn fork(&self) -> io::Result<Option<i32>> {
-        Python::attach(|_py| {
-            // SAFETY: CPython requires PyOS_BeforeFork/AfterFork_* around fork() with the GIL held,
-            // which `attach` guarantees. The master is single-threaded, so the child may run
-            // arbitrary code after fork.
-            unsafe {
-                pyo3::ffi::PyOS_BeforeFork();
-                match nix::unistd::fork() {
-                    Ok(nix::unistd::ForkResult::Child) => {
-                        pyo3::ffi::PyOS_AfterFork_Child();
-                        Ok(None)
-                    }
-                    Ok(nix::unistd::ForkResult::Parent { child }) => {
-                        pyo3::ffi::PyOS_AfterFork_Parent();
-                        Ok(Some(child.as_raw()))
-                    }
-                    Err(e) => {
-                        pyo3::ffi::PyOS_AfterFork_Parent();
-                        Err(e.into())
-                    }
+/// fork(2) with CPython's bookkeeping; `Ok(None)` in the child.
+pub fn fork_python() -> io::Result<Option<i32>> {
+    Python::attach(|_py| {
+        // SAFETY: CPython requires PyOS_BeforeFork/AfterFork_* around fork() with the GIL held,
+        // which `attach` guarantees. We fork only while single-threaded (master, daemonizing),
+        // so the child may run arbitrary code.
+        unsafe {
+            pyo3::ffi::PyOS_BeforeFork();
+            match nix::unistd::fork() {
+                Ok(nix::unistd::ForkResult::Child) => {
+                    pyo3::ffi::PyOS_AfterFork_Child();
+                    Ok(None)
+                }
+                Ok(nix::unistd::ForkResult::Parent { child }) => {
+                    pyo3::ffi::PyOS_AfterFork_Parent();
+                    Ok(Some(child.as_raw()))
+                }
+                Err(e) => {
+                    pyo3::ffi::PyOS_AfterFork_Parent();
+                    Err(e.into())
                 }
             }
-        })
+        }
+    })
+}
+
+impl Host for PyHost {
+    fn fork(&self) -> io::Result<Option<i32>> {
+        fork_python()
     }
 
     fn boot(&self) -> Option<Arc<dyn App>> {

@@ -1,7 +1,7 @@
 //! Facts about a connection that the environ needs (addresses, scheme), computed once per connection.
 
 /// Addresses of one accepted connection, already formatted for `REMOTE_ADDR`, `SERVER_NAME`, ...
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct ConnInfo {
     /// `REMOTE_ADDR`: the peer's IP (empty for Unix sockets).
     pub remote_addr: String,
@@ -15,4 +15,6 @@ pub struct ConnInfo {
     pub scheme: &'static str,
     /// Index of the listener that accepted the connection.
     pub listener: usize,
+    /// Values the app host derives once per connection (for Python: the address strings).
+    pub host_cache: std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>,
 }

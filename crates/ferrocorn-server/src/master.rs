@@ -183,12 +183,6 @@ pub fn run(
     };
     m.host
         .set_title(&format!("ferrocorn: master [{}]", m.s.proc_name));
-    if let Some(p) = m.s.pidfile.clone() {
-        if let Err(e) = write_pidfile(&p, m.pid) {
-            log::critical(&format!("cannot write pidfile {}: {e}", p.display()));
-            return 1;
-        }
-    }
     m.run_loop();
     if let Some(p) = &m.s.pidfile {
         remove_pidfile_if_ours(p, m.pid);
@@ -200,7 +194,8 @@ pub fn run(
     m.exit_code
 }
 
-fn write_pidfile(path: &std::path::Path, pid: u32) -> io::Result<()> {
+/// Write `pid` to `path` atomically (temp file + rename). The master removes it on exit.
+pub fn write_pidfile(path: &std::path::Path, pid: u32) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp{pid}"));
     std::fs::write(&tmp, format!("{pid}\n"))?;
     std::fs::rename(&tmp, path)

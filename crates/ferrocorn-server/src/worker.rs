@@ -149,14 +149,17 @@ impl Slots {
         s.conn.take()
     }
 
-    /// Remove idle connections whose deadline passed (all idle ones if `all`). The boxes move out
-    /// as they are, to be dropped (closing their sockets) outside the lock.
+    /// Remove idle connections whose deadline passed, or (with `all`, for a graceful stop) every
+    /// idle connection that has already been answered at least once: one accepted but still
+    /// waiting for its first request keeps its chance until its header deadline. The boxes move
+    /// out as they are, to be dropped (closing their sockets) outside the lock.
     #[allow(clippy::vec_box)]
     fn expire(&mut self, now: Instant, all: bool) -> Vec<Box<Conn>> {
         let mut out = Vec::new();
         for idx in 0..self.v.len() {
             let s = &self.v[idx];
-            if s.state == SlotState::Idle && (all || s.deadline <= now) {
+            let answered = s.conn.as_ref().is_some_and(|c| c.requests > 0);
+            if s.state == SlotState::Idle && ((all && answered) || s.deadline <= now) {
                 let t = token(idx as u32, s.gen);
                 if let Some(c) = self.remove(t) {
                     out.push(c);
@@ -166,8 +169,9 @@ impl Slots {
         out
     }
 
-    fn busy(&self) -> usize {
-        self.v.iter().filter(|s| s.state == SlotState::Busy).count()
+    /// Connections still open (idle or being served).
+    fn live(&self) -> usize {
+        self.v.iter().filter(|s| s.state != SlotState::Free).count()
     }
 }
 
@@ -300,7 +304,8 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
     // With several threads, take one event at a time so the others get the rest.
     let max_events = if sh.oneshot { 1 } else { events.len() };
     loop {
-        if sh.stopping() {
+        // A stopping worker leaves once every connection it holds is answered or expired.
+        if sh.stopping() && sh.lock().live() == 0 {
             break;
         }
         let mut n = 0usize;
@@ -322,7 +327,11 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
             if t == TOKEN_SIGNAL {
                 on_signal_pipe(sh);
             } else if t == TOKEN_WAKE {
-                // Stop flag is set; the loop check above ends this thread.
+                // Stopping. If connections remain, stop listening to the (level-triggered) wake
+                // pipe so waiting for them does not spin; the loop check ends the thread later.
+                if sh.lock().live() > 0 {
+                    let _ = sh.epoll.delete(sh.wake.as_fd());
+                }
             } else if t & CONN_BIT != 0 {
                 on_conn(sh, h, &mut ctx, t);
             } else if let Some(l) = sh.listeners.get(t as usize) {
@@ -443,11 +452,16 @@ fn on_listener(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, idx: usize
             server_port: l.server_port.clone(),
             scheme: "http",
             listener: idx,
+            host_cache: Default::default(),
         };
         let fd = sock.as_raw_fd();
         let mut conn = Box::new(Conn::new(sock, info, &sh.settings.http));
         let stopping = || sh.stopping();
-        match conn.drive(h, ctx, &sh.settings.http, &stopping) {
+        let after = conn.drive(h, ctx, &sh.settings.http, &stopping);
+        if ctx.finished > 0 {
+            after_requests(sh, ctx);
+        }
+        match after {
             After::Close => {}
             After::Wait(deadline) => {
                 let t = sh.lock().insert(conn, fd, deadline);
@@ -520,16 +534,12 @@ fn graceful_stop(sh: &Shared) {
     drop(sh.lock().expire(Instant::now(), true));
     // Wake every thread (the pipe stays readable, so all of them see it).
     let _ = nix::unistd::write(sh.wake_tx.as_fd(), b"x");
-    let _ = &sh.wake;
     let timeout = sh.settings.graceful_timeout;
-    let busy = sh.lock().busy();
-    if busy > 0 {
-        let _ = std::thread::Builder::new()
-            .name("ferrocorn-graceful".into())
-            .spawn(move || {
-                std::thread::sleep(timeout);
-                log::warning("Graceful timeout reached: exiting with requests still running");
-                std::process::exit(0);
-            });
-    }
+    let _ = std::thread::Builder::new()
+        .name("ferrocorn-graceful".into())
+        .spawn(move || {
+            std::thread::sleep(timeout);
+            log::warning("Graceful timeout reached: exiting with requests still running");
+            std::process::exit(0);
+        });
 }

@@ -89,6 +89,12 @@ pub fn latin1_str<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
     }
 }
 
+/// Per-connection strings, made once and reused for every request on the connection.
+struct ConnStrings {
+    remote_addr: Py<PyString>,
+    remote_port: Py<PyString>,
+}
+
 /// Scratch buffers reused across requests on one thread.
 #[derive(Default)]
 pub struct Scratch {
@@ -129,8 +135,22 @@ pub fn fill<'py>(
         "HTTP/1.0" => env.set_item(&keys.server_protocol, &keys.http10)?,
         other => env.set_item(&keys.server_protocol, other)?,
     }
-    env.set_item(&keys.remote_addr, ex.info.remote_addr.as_str())?;
-    env.set_item(&keys.remote_port, ex.info.remote_port.as_str())?;
+    let addr = ex.info.host_cache.get_or_init(|| {
+        Box::new(ConnStrings {
+            remote_addr: PyString::new(py, &ex.info.remote_addr).unbind(),
+            remote_port: PyString::new(py, &ex.info.remote_port).unbind(),
+        })
+    });
+    match addr.downcast_ref::<ConnStrings>() {
+        Some(c) => {
+            env.set_item(&keys.remote_addr, &c.remote_addr)?;
+            env.set_item(&keys.remote_port, &c.remote_port)?;
+        }
+        None => {
+            env.set_item(&keys.remote_addr, ex.info.remote_addr.as_str())?;
+            env.set_item(&keys.remote_port, ex.info.remote_port.as_str())?;
+        }
+    }
     let style = req.style();
     for (name, value) in req.fields() {
         let value_str = latin1_str(py, value);

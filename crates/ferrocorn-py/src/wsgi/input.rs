@@ -50,6 +50,48 @@ fn body_err(slot: &mut Option<ClientError>, e: BodyError) -> PyErr {
 }
 
 impl InputStream {
+    /// Fast path for a length-delimited body with nothing read ahead: the result's size is known,
+    /// so the bytes object is allocated once and filled straight from the connection buffer.
+    fn exact_read<'py>(
+        &mut self,
+        py: Python<'py>,
+        size: Option<usize>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        if !self.ahead.is_empty() {
+            return Ok(None);
+        }
+        let Some(remaining) = self.body.as_ref().and_then(|b| b.remaining_hint()) else {
+            return Ok(None);
+        };
+        let n = match size {
+            Some(s) => (s as u64).min(remaining),
+            None => remaining,
+        } as usize;
+        if n == 0 {
+            return Ok(Some(PyBytes::new(py, b"")));
+        }
+        let head_sent = self.sr.borrow(py).committed();
+        let (body, client_error) = (&mut self.body, &mut self.client_error);
+        let body = body
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("I/O operation on a finished request"))?;
+        let bytes = PyBytes::new_with(py, n, |dst| {
+            let mut off = 0;
+            while off < n {
+                let chunk = match body.read(n - off, &Unlock(py), head_sent) {
+                    Ok(c) => c,
+                    Err(e) => return Err(body_err(client_error, e)),
+                };
+                if chunk.is_empty() {
+                    return Err(PyOSError::new_err("request body ended early"));
+                }
+                dst[off..off + chunk.len()].copy_from_slice(chunk);
+                off += chunk.len();
+            }
+            Ok(())
+        })?;
+        Ok(Some(bytes))
+    }
     /// `METHOD TARGET` of the request, for log lines (the head lives in the body's buffer).
     pub fn describe(&self, head: &ferrocorn_server::app::Head) -> String {
         match &self.body {
@@ -149,8 +191,12 @@ impl InputStream {
         py: Python<'py>,
         size: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        let size = size_arg(size)?;
+        if let Some(b) = self.exact_read(py, size)? {
+            return Ok(b);
+        }
         let mut out = Vec::new();
-        match size_arg(size)? {
+        match size {
             Some(n) => {
                 let hint = self
                     .body
