@@ -46,14 +46,15 @@ impl ListenAddr {
                 .ok()
                 .filter(|n| *n >= 0)
                 .map(ListenAddr::Fd)
-                .ok_or_else(|| format!("expected fd://N with a file descriptor number, got {s:?}"));
+                .ok_or_else(|| {
+                    format!("expected fd://N with a file descriptor number, got {s:?}")
+                });
         }
         if let Some(path) = t.strip_prefix("unix:") {
             let path = path.strip_prefix("//").unwrap_or(path);
             return unix(path, s);
         }
-        if t.starts_with('@') || t.starts_with('/') || t.starts_with("./") || t.starts_with("../")
-        {
+        if t.starts_with('@') || t.starts_with('/') || t.starts_with("./") || t.starts_with("../") {
             return unix(t, s);
         }
         if let Some(rest) = t.strip_prefix('[') {
@@ -113,7 +114,9 @@ impl ListenAddr {
 fn unix(path: &str, original: &str) -> Result<ListenAddr, String> {
     if let Some(name) = path.strip_prefix('@') {
         if name.is_empty() {
-            return Err(format!("expected @NAME for an abstract socket, got {original:?}"));
+            return Err(format!(
+                "expected @NAME for an abstract socket, got {original:?}"
+            ));
         }
         return Ok(ListenAddr::Abstract(name.to_string()));
     }
@@ -231,7 +234,10 @@ mod tests {
         assert_eq!(p(":80"), Ok(tcp("0.0.0.0", 80)));
         assert_eq!(p("[::1]:8001"), Ok(tcp("::1", 8001)));
         assert_eq!(p("localhost"), Ok(tcp("localhost", 8000)));
-        assert_eq!(p("unix:/tmp/a.sock"), Ok(ListenAddr::Unix("/tmp/a.sock".into())));
+        assert_eq!(
+            p("unix:/tmp/a.sock"),
+            Ok(ListenAddr::Unix("/tmp/a.sock".into()))
+        );
         assert_eq!(p("unix:@abs"), Ok(ListenAddr::Abstract("abs".into())));
         assert_eq!(p("fd://3"), Ok(ListenAddr::Fd(3)));
         // The seed's address parses; binding it fails later, as an environment problem.
@@ -247,7 +253,10 @@ mod tests {
         let p = |s| ListenAddr::parse(s, Dialect::Uwsgi);
         assert_eq!(p("0.0.0.0:8000"), Ok(tcp("0.0.0.0", 8000)));
         assert_eq!(p("app.sock"), Ok(ListenAddr::Unix("app.sock".into())));
-        assert_eq!(p("/run/app.sock"), Ok(ListenAddr::Unix("/run/app.sock".into())));
+        assert_eq!(
+            p("/run/app.sock"),
+            Ok(ListenAddr::Unix("/run/app.sock".into()))
+        );
         assert_eq!(p("@app"), Ok(ListenAddr::Abstract("app".into())));
         assert_eq!(
             p("@app").map(|a| a.to_string()),

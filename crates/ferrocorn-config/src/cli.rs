@@ -21,7 +21,9 @@ pub fn help_line(s: &Setting) -> String {
     let mut h = s.help.to_string();
     match s.status {
         Status::Active => {}
-        Status::Pending(feature) => h.push_str(&format!(" (accepted; takes effect when {feature} lands)")),
+        Status::Pending(feature) => {
+            h.push_str(&format!(" (accepted; takes effect when {feature} lands)"))
+        }
         Status::NoOp(why) => h.push_str(&format!(" (accepted; no effect: {why})")),
     }
     if let Some(d) = default_text(s) {
@@ -44,7 +46,7 @@ pub fn default_text(s: &Setting) -> Option<String> {
         }),
         Def::Float(f) => Some(fmt_number(f)),
         Def::Str(t) => Some(t.to_string()),
-        Def::List(l) if l.is_empty() => None,
+        Def::List(&[]) => None,
         Def::List(l) => Some(l.join(",")),
         Def::Dict(d) => Some(
             d.iter()
@@ -73,7 +75,10 @@ fn arg_for(s: &'static Setting) -> Option<Arg> {
         _ => a.action(ArgAction::Set).value_name(s.meta),
     };
     if let Some(v) = s.optional_value {
-        a = a.num_args(0..=1).require_equals(true).default_missing_value(v);
+        a = a
+            .num_args(0..=1)
+            .require_equals(true)
+            .default_missing_value(v);
     }
     Some(a)
 }
@@ -264,7 +269,10 @@ mod tests {
         let help = command().render_long_help().to_string();
         for s in SETTINGS {
             for f in s.flags {
-                assert!(help.contains(&format!("--{f}")), "--{f} missing from --help");
+                assert!(
+                    help.contains(&format!("--{f}")),
+                    "--{f} missing from --help"
+                );
             }
         }
         assert!(help.contains("--limit-request-field_size"));

@@ -6,12 +6,13 @@
 //! its values into the server's types.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::addr::{AllowList, Dialect, ListenAddr};
 use crate::source::{Assign, ConfigError, Origin, Warning};
-use crate::table::{Kind, Setting, Status, SETTINGS};
+use crate::table::{Setting, Status, SETTINGS};
 use crate::value::{convert, RawValue, Value};
 
 /// What to do with request header names that contain `_` (gunicorn's `header_map`).
@@ -145,16 +146,15 @@ pub struct Config {
     /// Restart a worker after this many requests; 0 never.
     pub max_requests: u64,
     pub max_requests_jitter: u64,
-    /// Restart a worker above this resident size in MB; 0 never.
+    /// Restart a worker whose resident size exceeds this many bytes (the setting is in MB);
+    /// 0 never.
     pub reload_on_rss: u64,
     pub memory_report: bool,
     /// Per-request limit (uWSGI's harakiri).
     pub harakiri: Option<Duration>,
-    /// Dynamic workers: resolved bounds (both equal `workers` when off).
-    pub workers_min: u32,
-    pub workers_max: u32,
-    pub min_spare: u32,
-    pub max_spare: u32,
+    /// Dynamic workers, when on: `(workers_min, workers_max, min_spare, max_spare)`, with
+    /// `workers_min <= workers <= workers_max` (`workers` is the count started with).
+    pub dynamic: Option<(u32, u32, u32, u32)>,
 
     pub keepalive: Duration,
     pub header_timeout: Duration,
@@ -207,10 +207,15 @@ pub struct Config {
     pub raw_env: Vec<(String, String)>,
     pub daemon: bool,
     pub pidfile: Option<PathBuf>,
-    pub user: Option<String>,
-    pub group: Option<String>,
-    pub umask: u32,
-    pub proc_name: Option<String>,
+    /// Uid to run the workers as (a user name is resolved; [`crate::load`] refuses to serve
+    /// when it does not exist).
+    pub user: Option<u32>,
+    /// Gid to run the workers as.
+    pub group: Option<u32>,
+    /// Only when set: `None` leaves the inherited umask alone.
+    pub umask: Option<u32>,
+    /// Base of the process titles: `proc_name`, else the app.
+    pub proc_name: String,
     pub worker_tmp_dir: Option<PathBuf>,
     pub server_header: String,
 
@@ -220,14 +225,6 @@ pub struct Config {
 
     /// Every setting's effective value and origin, in table order.
     pub effective: Vec<Effective>,
-}
-
-/// The layers of one load, lowest precedence first (defaults are implied).
-pub struct Layers {
-    pub layers: Vec<Vec<Assign>>,
-    /// `callable` from an ini file (names the callable of a `wsgi-file`).
-    pub callable: Option<String>,
-    pub config_file: Option<String>,
 }
 
 /// Apply the layers over the defaults: a later layer replaces a setting; within one layer,
@@ -353,7 +350,9 @@ impl<'a> View<'a> {
     /// `written (origin)` for messages about a value's source.
     fn cite(&self, name: &str) -> String {
         match self.get(name) {
-            Some(e) if e.origin != Origin::Default => format!("{} ({})", e.written, e.origin),
+            Some(e) if e.origin != Origin::Default => {
+                format!("{} ({})", e.written, e.origin.place())
+            }
             _ => format!("{name} (default)"),
         }
     }
@@ -392,7 +391,7 @@ pub fn build(
 
     // Not-yet-active and no-op settings that were set on purpose: say so at start-up.
     for e in &eff {
-        if e.origin == Origin::Default {
+        if e.origin == Origin::Default || e.is_default() {
             continue;
         }
         match e.setting.status {
@@ -404,9 +403,10 @@ pub fn build(
                     e.written
                 ),
             )),
-            Status::NoOp(why) => {
-                warnings.push(Warning::at(&e.origin, format!("{} has no effect: {why}", e.written)))
-            }
+            Status::NoOp(why) => warnings.push(Warning::at(
+                &e.origin,
+                format!("{} has no effect: {why}", e.written),
+            )),
         }
     }
 
@@ -462,7 +462,8 @@ pub fn build(
     let mut http = listeners(&v, "bind", Protocol::Http, Dialect::Gunicorn)?;
     let uwsgi = listeners(&v, "uwsgi_socket", Protocol::Uwsgi, Dialect::Uwsgi)?;
     let fastcgi = listeners(&v, "fastcgi_socket", Protocol::FastCgi, Dialect::Uwsgi)?;
-    if !v.explicit("bind") && !(uwsgi.is_empty() && fastcgi.is_empty()) {
+    let others = !uwsgi.is_empty() || !fastcgi.is_empty();
+    if others && !v.explicit("bind") {
         http.clear();
     }
     if http.is_empty() && uwsgi.is_empty() && fastcgi.is_empty() {
@@ -505,14 +506,12 @@ pub fn build(
         ));
     }
     let (min_spare, max_spare): (u32, u32) = (v.uint("min_spare"), v.uint("max_spare"));
+    let dynamic =
+        (workers_min < workers_max).then_some((workers_min, workers_max, min_spare, max_spare));
     if min_spare > max_spare {
         return Err(ConfigError::usage(
             "min_spare",
-            format!(
-                "{} is above {}",
-                v.cite("min_spare"),
-                v.cite("max_spare")
-            ),
+            format!("{} is above {}", v.cite("min_spare"), v.cite("max_spare")),
         ));
     }
 
@@ -589,6 +588,12 @@ pub fn build(
         })
         .collect();
     let harakiri = v.secs("harakiri");
+    let proc_name = v
+        .opt_str("proc_name")
+        .unwrap_or_else(|| match app.as_str() {
+            "" => "ferrocorn".to_string(),
+            a => a.to_string(),
+        });
 
     let cfg = Config {
         app,
@@ -610,13 +615,10 @@ pub fn build(
         graceful_timeout: v.secs("graceful_timeout"),
         max_requests: v.uint("max_requests"),
         max_requests_jitter: v.uint("max_requests_jitter"),
-        reload_on_rss: v.uint("reload_on_rss"),
+        reload_on_rss: v.uint::<u64>("reload_on_rss").saturating_mul(1 << 20),
         memory_report: v.bool("memory_report"),
         harakiri: (!harakiri.is_zero()).then_some(harakiri),
-        workers_min,
-        workers_max,
-        min_spare,
-        max_spare,
+        dynamic,
         keepalive: v.secs("keepalive"),
         header_timeout: v.secs("header_timeout"),
         client_timeout: v.secs("client_timeout"),
@@ -658,17 +660,21 @@ pub fn build(
         capture_output: v.bool("capture_output"),
         preload_app,
         reload: v.bool("reload"),
-        reload_extra_files: v.list("reload_extra_files").iter().map(PathBuf::from).collect(),
+        reload_extra_files: v
+            .list("reload_extra_files")
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
         chdir: v.opt_str("chdir").map(PathBuf::from),
         pythonpath: v.list("pythonpath").iter().map(PathBuf::from).collect(),
         virtualenv: v.opt_str("virtualenv").map(PathBuf::from),
         raw_env: v.list("raw_env").iter().map(|s| split_pair(s)).collect(),
         daemon: v.bool("daemon"),
         pidfile: v.opt_str("pidfile").map(PathBuf::from),
-        user: v.opt_str("user"),
-        group: v.opt_str("group"),
-        umask: v.uint("umask"),
-        proc_name: v.opt_str("proc_name"),
+        user: v.opt_str("user").and_then(|u| resolve_user(&u)),
+        group: v.opt_str("group").and_then(|g| resolve_group(&g)),
+        umask: v.explicit("umask").then(|| v.uint::<u32>("umask")),
+        proc_name,
         worker_tmp_dir: v.opt_str("worker_tmp_dir").map(PathBuf::from),
         server_header: v.str("server_header"),
         hooks,
@@ -683,13 +689,47 @@ pub fn build(
     ))
 }
 
-/// A user given by name or number: does it exist here?
+/// A user given by name or number, as a uid; `None` when no such user exists here.
+fn resolve_user(u: &str) -> Option<u32> {
+    u.parse::<u32>()
+        .ok()
+        .or_else(|| match nix::unistd::User::from_name(u) {
+            Ok(Some(user)) => Some(user.uid.as_raw()),
+            _ => None,
+        })
+}
+
+/// A group given by name or number, as a gid.
+fn resolve_group(g: &str) -> Option<u32> {
+    g.parse::<u32>()
+        .ok()
+        .or_else(|| match nix::unistd::Group::from_name(g) {
+            Ok(Some(group)) => Some(group.gid.as_raw()),
+            _ => None,
+        })
+}
+
 fn user_exists(u: &str) -> bool {
-    u.parse::<u32>().is_ok() || matches!(nix::unistd::User::from_name(u), Ok(Some(_)))
+    resolve_user(u).is_some()
 }
 
 fn group_exists(g: &str) -> bool {
-    g.parse::<u32>().is_ok() || matches!(nix::unistd::Group::from_name(g), Ok(Some(_)))
+    resolve_group(g).is_some()
+}
+
+/// The addresses of this machine's network interfaces.
+fn local_addresses() -> Vec<IpAddr> {
+    match nix::ifaddrs::getifaddrs() {
+        Ok(ifs) => ifs
+            .filter_map(|i| i.address)
+            .filter_map(|a| {
+                a.as_sockaddr_in()
+                    .map(|v4| IpAddr::V4(v4.ip()))
+                    .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 impl Config {
@@ -701,16 +741,69 @@ impl Config {
             .map(|e| &e.origin)
     }
 
-    /// Whether dynamic workers are on (the pool may grow and shrink).
-    pub fn dynamic_workers(&self) -> bool {
-        self.workers_min < self.workers_max
+    /// A text setting's effective value, as configured (before resolving names to ids).
+    fn text(&self, name: &str) -> Option<String> {
+        match self
+            .effective
+            .iter()
+            .find(|e| e.setting.name == name)
+            .map(|e| &e.value)
+        {
+            Some(Value::Str(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        }
     }
 
     fn cite(&self, name: &str) -> String {
         match self.effective.iter().find(|e| e.setting.name == name) {
-            Some(e) if e.origin != Origin::Default => format!("{}: {}", e.origin.place(), e.written),
+            Some(e) if e.origin != Origin::Default => {
+                format!("{}: {}", e.origin.place(), e.written)
+            }
             _ => name.to_string(),
         }
+    }
+
+    /// TCP addresses that cannot be bound here: host names that do not resolve, and addresses
+    /// that belong to no interface of this machine (the seed's `bind = '0.1:8000'`, which is
+    /// 0.0.0.1). `--check-config` reports these; a server start leaves them to binding, which
+    /// also knows about `ip_nonlocal_bind` and interfaces that come up late.
+    pub fn address_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut local: Option<Vec<IpAddr>> = None;
+        for l in &self.listeners {
+            let ListenAddr::Tcp { host, port } = &l.addr else {
+                continue;
+            };
+            let name = match l.protocol {
+                Protocol::Http => "bind",
+                Protocol::Uwsgi => "uwsgi_socket",
+                Protocol::FastCgi => "fastcgi_socket",
+            };
+            let ips: Vec<IpAddr> = match (host.as_str(), *port).to_socket_addrs() {
+                Ok(a) => a.map(|a| a.ip()).collect(),
+                Err(e) => {
+                    out.push(format!(
+                        "{}: {}: cannot resolve host {host:?}: {e}",
+                        self.cite(name),
+                        l.spec
+                    ));
+                    continue;
+                }
+            };
+            let local = local.get_or_insert_with(local_addresses);
+            let bindable =
+                |ip: &IpAddr| ip.is_unspecified() || ip.is_loopback() || local.contains(ip);
+            if !ips.iter().any(bindable) {
+                let list: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+                out.push(format!(
+                    "{}: {}: {host} is {}, not an address of this machine",
+                    self.cite(name),
+                    l.spec,
+                    list.join(", ")
+                ));
+            }
+        }
+        out
     }
 
     /// Problems of this machine with a valid config: a `chdir` that does not exist, users and
@@ -735,14 +828,17 @@ impl Config {
         };
         let resolve = |p: &Path| base.join(p);
         let base_ok = base.is_dir();
-        if let Some(u) = &self.user {
+        if let Some(u) = &self.text("user") {
             if !user_exists(u) {
                 out.push(format!("{}: user {u:?} does not exist", self.cite("user")));
             }
         }
-        if let Some(g) = &self.group {
+        if let Some(g) = &self.text("group") {
             if !group_exists(g) {
-                out.push(format!("{}: group {g:?} does not exist", self.cite("group")));
+                out.push(format!(
+                    "{}: group {g:?} does not exist",
+                    self.cite("group")
+                ));
             }
         }
         if let Some(spec) = &self.chown_socket {
@@ -751,7 +847,10 @@ impl Config {
                 None => (spec.as_str(), None),
             };
             if !user_exists(u) {
-                out.push(format!("{}: user {u:?} does not exist", self.cite("chown_socket")));
+                out.push(format!(
+                    "{}: user {u:?} does not exist",
+                    self.cite("chown_socket")
+                ));
             }
             if let Some(g) = g {
                 if !group_exists(g) {
@@ -765,15 +864,6 @@ impl Config {
         // Paths relative to a missing chdir would all fail too; one line about chdir is enough.
         if !base_ok {
             return out;
-        }
-        if let Some(d) = &self.worker_tmp_dir {
-            if !resolve(d).is_dir() {
-                out.push(format!(
-                    "{}: directory {:?} does not exist",
-                    self.cite("worker_tmp_dir"),
-                    d.display().to_string()
-                ));
-            }
         }
         if let AppSpec::File { path, .. } = &self.app_spec {
             if !resolve(path).is_file() {
@@ -794,7 +884,10 @@ impl Config {
             }
         }
         let files = [
-            ("pidfile", self.pidfile.as_ref().map(|p| p.display().to_string())),
+            (
+                "pidfile",
+                self.pidfile.as_ref().map(|p| p.display().to_string()),
+            ),
             ("accesslog", self.accesslog.clone()),
             ("errorlog", Some(self.error_logfile.clone())),
         ];
@@ -815,9 +908,4 @@ impl Config {
         }
         out
     }
-}
-
-/// Kinds whose values the docs and printers treat as lists.
-pub fn is_list(kind: Kind) -> bool {
-    matches!(kind, Kind::Strings | Kind::CommaList)
 }

@@ -116,8 +116,9 @@ impl Magic {
                 .map(|n| n.get())
                 .unwrap_or(1)
                 .to_string(),
-            'h' => nix::unistd::gethostname()
-                .map(|h| h.to_string_lossy().into_owned())
+            // uname's node name, as gethostname(2) returns it on Linux.
+            'h' => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
                 .unwrap_or_default(),
             't' => std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -143,7 +144,8 @@ impl Magic {
 /// Where an inline comment starts: `#` or `;` after whitespace.
 fn inline_comment(value: &str) -> Option<usize> {
     let b = value.as_bytes();
-    (1..b.len()).find(|&i| (b[i] == b'#' || b[i] == b';') && (b[i - 1] == b' ' || b[i - 1] == b'\t'))
+    (1..b.len())
+        .find(|&i| (b[i] == b'#' || b[i] == b';') && (b[i - 1] == b' ' || b[i - 1] == b'\t'))
 }
 
 /// Expand `$(ENV)`, `%(key)` and `%x` in a value.
@@ -264,21 +266,38 @@ fn read_lines(
         };
         let key = k.trim();
         if key.is_empty() {
-            return Err(ConfigError::at(&origin, t, format!("expected KEY = VALUE, got {t:?}")));
+            return Err(ConfigError::at(
+                &origin,
+                t,
+                format!("expected KEY = VALUE, got {t:?}"),
+            ));
         }
         let mut value = v.trim();
         if let Some(at) = inline_comment(value) {
             warnings.push(Warning::at(
                 &origin,
                 format!(
-                    "inline comment after {key} ignored: uWSGI has no inline comments and would \
-                     read the whole {value:?} as the value; put comments on their own line"
+                    "{key}: inline comment ignored (uWSGI has none: it would read all of {value:?} \
+                     as the value)"
                 ),
             ));
             value = value[..at].trim_end();
         }
-        let value = expand(value, &origin, magic, &defined, env, &mut referenced, warnings)?;
         let norm = norm_key(key);
+        // gunicorn's access log format is made of %(atom)s: it is not an ini reference.
+        let value = if norm == "access-logformat" {
+            value.to_string()
+        } else {
+            expand(
+                value,
+                &origin,
+                magic,
+                &defined,
+                env,
+                &mut referenced,
+                warnings,
+            )?
+        };
         defined.insert(norm.clone(), value.clone());
         lines.push(Line {
             key: key.to_string(),
@@ -349,8 +368,14 @@ pub fn load(
         section: section.clone(),
     };
     let mut out = IniFile::default();
-    let (lines, referenced) =
-        read_lines(&text, &path_display, &section, &magic, env, &mut out.warnings)?;
+    let (lines, referenced) = read_lines(
+        &text,
+        &path_display,
+        &section,
+        &magic,
+        env,
+        &mut out.warnings,
+    )?;
     interpret(&lines, &referenced, &mut out)?;
     Ok(out)
 }
@@ -377,9 +402,8 @@ fn interpret(
                 let raw = match line.norm.as_str() {
                     // uWSGI's HTTP sockets use its own address forms.
                     "http-socket" | "http" => {
-                        let a = ListenAddr::parse(&line.value, Dialect::Uwsgi).map_err(|e| {
-                            ConfigError::invalid(&line.origin, &line.key, e)
-                        })?;
+                        let a = ListenAddr::parse(&line.value, Dialect::Uwsgi)
+                            .map_err(|e| ConfigError::invalid(&line.origin, &line.key, e))?;
                         RawValue::Str(a.spec(&line.value))
                     }
                     // `chmod-socket` without a value means 666, as in uWSGI.
@@ -412,7 +436,11 @@ fn interpret(
     // With `cheaper`, uWSGI's `processes` is the maximum and `cheaper-initial` the start count.
     if let Some((min, cheaper_origin)) = cheaper {
         let workers_max = table("workers_max")?;
-        for a in out.assigns.iter_mut().filter(|a| a.setting.name == "workers") {
+        for a in out
+            .assigns
+            .iter_mut()
+            .filter(|a| a.setting.name == "workers")
+        {
             a.setting = workers_max;
         }
         let (start, origin, written) = match cheaper_initial {
@@ -431,7 +459,11 @@ fn interpret(
     }
     // `callable` completes `module = a.b` and names the callable of `wsgi-file`.
     if let Some(callable) = out.callable.clone() {
-        for a in out.assigns.iter_mut().filter(|a| a.setting.name == "wsgi_app") {
+        for a in out
+            .assigns
+            .iter_mut()
+            .filter(|a| a.setting.name == "wsgi_app")
+        {
             if let Value::Str(m) = &a.value {
                 if !m.contains(':') {
                     a.value = Value::Str(format!("{m}:{callable}"));
@@ -502,8 +534,11 @@ fn mapped(
                 } else {
                     "wsgi_app"
                 };
-                out.assigns
-                    .push(assign(table(target)?, line, RawValue::Str(app.to_string()))?);
+                out.assigns.push(assign(
+                    table(target)?,
+                    line,
+                    RawValue::Str(app.to_string()),
+                )?);
                 Ok(())
             }
             "daemonize" => {

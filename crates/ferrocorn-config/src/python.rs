@@ -133,8 +133,11 @@ mod tests {
 
     #[test]
     fn bad_value_names_file_line_and_expectation() {
-        let err = read("conf.py", vec![e("timeout", RawValue::Str("soon".into()), 9)])
-            .expect_err("invalid");
+        let err = read(
+            "conf.py",
+            vec![e("timeout", RawValue::Str("soon".into()), 9)],
+        )
+        .expect_err("invalid");
         assert_eq!(
             err.message,
             "conf.py:9: invalid value for timeout: expected a number of seconds (0 or more), got \"soon\""
@@ -146,7 +149,11 @@ mod tests {
     fn a_value_where_a_hook_belongs_and_vice_versa() {
         let err = read("c.py", vec![e("on_starting", RawValue::Str("x".into()), 1)])
             .expect_err("invalid");
-        assert!(err.message.contains("expected a callable"), "{}", err.message);
+        assert!(
+            err.message.contains("expected a callable"),
+            "{}",
+            err.message
+        );
         let err = read(
             "c.py",
             vec![e(
@@ -159,6 +166,8 @@ mod tests {
             )],
         )
         .expect_err("invalid");
-        assert!(err.message.starts_with("c.py:2: invalid value for workers: expected an integer"));
+        assert!(err
+            .message
+            .starts_with("c.py:2: invalid value for workers: expected an integer"));
     }
 }

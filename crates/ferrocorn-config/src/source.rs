@@ -42,7 +42,10 @@ impl Origin {
         match self {
             Origin::Default => "default".into(),
             Origin::Env(v) => format!("${v}"),
-            Origin::File { path, line: Some(l) } => format!("{path}:{l}"),
+            Origin::File {
+                path,
+                line: Some(l),
+            } => format!("{path}:{l}"),
             Origin::File { path, line: None } => path.clone(),
             Origin::CmdArgs { var, .. } => format!("${var}"),
             Origin::Cli { .. } => "command line".into(),
@@ -102,7 +105,9 @@ pub struct ConfigError {
     /// Where the bad value was, when it came from one place.
     pub origin: Option<Origin>,
     pub message: String,
-    /// Exit status: always [`EX_USAGE`] today; kept so callers need not hard-code it.
+    /// Exit status: [`EX_USAGE`] (64) for an invalid configuration, 1
+    /// ([`crate::EXIT_ENVIRONMENT`]) for a valid one this machine cannot run (then `message` has
+    /// one problem per line).
     pub code: i32,
 }
 

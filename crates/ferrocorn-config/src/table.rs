@@ -80,7 +80,11 @@ pub enum Kind {
     /// leading `0` also means octal (`022`), which `int` would refuse.
     Umask,
     /// A server hook: a Python callable taking `min..=max` positional arguments.
-    Hook { min: u32, max: u32, signature: &'static str },
+    Hook {
+        min: u32,
+        max: u32,
+        signature: &'static str,
+    },
 }
 
 impl Kind {
@@ -221,21 +225,45 @@ const fn base(
     }
 }
 
-const fn hook(name: &'static str, min: u32, max: u32, signature: &'static str, help: &'static str) -> Setting {
-    base(name, Section::Hooks, Kind::Hook { min, max, signature }, Def::None, help)
+const fn hook(
+    name: &'static str,
+    min: u32,
+    max: u32,
+    signature: &'static str,
+    help: &'static str,
+) -> Setting {
+    base(
+        name,
+        Section::Hooks,
+        Kind::Hook {
+            min,
+            max,
+            signature,
+        },
+        Def::None,
+        help,
+    )
 }
 
-const UINT: Kind = Kind::Int { min: 0, max: u32::MAX as i64 };
-const POS_UINT: Kind = Kind::Int { min: 1, max: u32::MAX as i64 };
-const BYTES: Kind = Kind::Int { min: 0, max: i64::MAX };
+const UINT: Kind = Kind::Int {
+    min: 0,
+    max: u32::MAX as i64,
+};
+const POS_UINT: Kind = Kind::Int {
+    min: 1,
+    max: u32::MAX as i64,
+};
+const BYTES: Kind = Kind::Int {
+    min: 0,
+    max: i64::MAX,
+};
 
 const PENDING_UWSGI: Status = Status::Pending("the uwsgi protocol front end");
 const PENDING_FASTCGI: Status = Status::Pending("the FastCGI front end");
-const PENDING_UNIX: Status = Status::Pending("Unix-socket listeners");
+const PENDING_UNIX: Status = Status::Pending("Unix-socket support");
 const PENDING_PROXY: Status = Status::Pending("trusted-proxy handling");
 const PENDING_PROXY_PROTOCOL: Status = Status::Pending("PROXY protocol support");
 const PENDING_ACCESS: Status = Status::Pending("access logging");
-const PENDING_RELOAD: Status = Status::Pending("code reloading");
 
 /// gunicorn's default access log format.
 pub const DEFAULT_ACCESS_LOG_FORMAT: &str =
@@ -1032,7 +1060,6 @@ pub static SETTINGS: &[Setting] = &[
     },
     Setting {
         flags: &["reload"],
-        status: PENDING_RELOAD,
         ..base(
             "reload",
             Section::Mechanics,
@@ -1044,7 +1071,6 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         flags: &["reload-extra-file"],
         meta: "FILES",
-        status: PENDING_RELOAD,
         ..base(
             "reload_extra_files",
             Section::Mechanics,
@@ -1191,14 +1217,13 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         flags: &["worker-tmp-dir"],
         meta: "DIR",
-        status: Status::Pending("worker heartbeat files"),
+        status: Status::NoOp("ferrocorn's heartbeat uses shared memory, not files"),
         ..base(
             "worker_tmp_dir",
             Section::Mechanics,
             Kind::Str,
             Def::None,
-            "Directory for the workers' heartbeat files; a tmpfs such as /dev/shm avoids disk \
-             stalls.",
+            "Directory for gunicorn's worker heartbeat files.",
         )
     },
     Setting {
@@ -1308,12 +1333,12 @@ pub static INI_EXTRAS: &[IniExtra] = &[
     IniExtra {
         keys: &["enable-threads"],
         action: IniAction::Always,
-        doc: "Python threads always work; `threads` sets request threads.",
+        doc: "Python threads always work (`threads` sets the request threads).",
     },
     IniExtra {
         keys: &["thunder-lock"],
         action: IniAction::Always,
-        doc: "Not needed: workers wait on the shared sockets with EPOLLEXCLUSIVE, so the kernel \
+        doc: "workers wait on the shared sockets with EPOLLEXCLUSIVE, so the kernel \
               wakes one worker per connection, and only a worker with an idle thread accepts.",
     },
     IniExtra {
@@ -1349,15 +1374,27 @@ pub static INI_EXTRAS: &[IniExtra] = &[
         doc: "With `mount`/`script_name`, SCRIPT_NAME is always managed.",
     },
     IniExtra {
-        keys: &["no-orphans", "auto-procname", "harakiri-verbose", "logdate", "log-date"],
+        keys: &[
+            "no-orphans",
+            "auto-procname",
+            "harakiri-verbose",
+            "logdate",
+            "log-date",
+        ],
         action: IniAction::Always,
         doc: "ferrocorn always behaves this way (workers exit with their master, processes are \
               named, timeouts are logged with stacks, log lines are dated).",
     },
     IniExtra {
-        keys: &["post-buffering", "offload-threads", "stats", "stats-http", "memory-report-stats"],
+        keys: &[
+            "post-buffering",
+            "offload-threads",
+            "stats",
+            "stats-http",
+            "memory-report-stats",
+        ],
         action: IniAction::Ignored,
-        doc: "Not supported; accepted with a warning so existing files load.",
+        doc: "ferrocorn has no stats server, request offloading or post-buffering.",
     },
     IniExtra {
         keys: &["callable"],
@@ -1367,7 +1404,8 @@ pub static INI_EXTRAS: &[IniExtra] = &[
     IniExtra {
         keys: &["mount"],
         action: IniAction::Mapped,
-        doc: "`mount = PREFIX=APP` sets `script_name` to PREFIX and the app to APP (a module, or a \
+        doc:
+            "`mount = PREFIX=APP` sets `script_name` to PREFIX and the app to APP (a module, or a \
               file when it ends in `.py`). One mount only.",
     },
     IniExtra {
@@ -1402,25 +1440,58 @@ pub static INI_EXTRAS: &[IniExtra] = &[
 /// (they are ignored with this explanation instead of an "unknown setting" warning).
 pub static GUNICORN_UNSUPPORTED: &[(&[&str], &str)] = &[
     (
-        &["keyfile", "certfile", "ssl_version", "cert_reqs", "ca_certs", "suppress_ragged_eofs",
-          "do_handshake_on_connect", "ciphers", "ssl_context"],
+        &[
+            "keyfile",
+            "certfile",
+            "ssl_version",
+            "cert_reqs",
+            "ca_certs",
+            "suppress_ragged_eofs",
+            "do_handshake_on_connect",
+            "ciphers",
+            "ssl_context",
+        ],
         "ferrocorn does not terminate TLS: let the front end (nginx, a load balancer) do it",
     ),
     (
-        &["logger_class", "logconfig", "logconfig_dict", "logconfig_json", "syslog", "syslog_addr",
-          "syslog_prefix", "syslog_facility", "disable_redirect_access_to_syslog",
-          "enable_stdio_inheritance"],
+        &[
+            "logger_class",
+            "logconfig",
+            "logconfig_dict",
+            "logconfig_json",
+            "syslog",
+            "syslog_addr",
+            "syslog_prefix",
+            "syslog_facility",
+            "disable_redirect_access_to_syslog",
+            "enable_stdio_inheritance",
+        ],
         "ferrocorn's logging is configured by errorlog, loglevel and accesslog only",
     ),
     (
-        &["statsd_host", "statsd_prefix", "dogstatsd_tags", "enable_backlog_metric"],
+        &[
+            "statsd_host",
+            "statsd_prefix",
+            "dogstatsd_tags",
+            "enable_backlog_metric",
+        ],
         "metrics export is not supported",
     ),
     (
-        &["http_protocols", "http2_cleartext", "http2_max_concurrent_streams",
-          "http2_initial_window_size", "http2_max_frame_size", "http2_max_header_list_size",
-          "asgi_loop", "asgi_lifespan", "asgi_disconnect_grace_period",
-          "websocket_max_message_size", "http_parser", "root_path"],
+        &[
+            "http_protocols",
+            "http2_cleartext",
+            "http2_max_concurrent_streams",
+            "http2_initial_window_size",
+            "http2_max_frame_size",
+            "http2_max_header_list_size",
+            "asgi_loop",
+            "asgi_lifespan",
+            "asgi_disconnect_grace_period",
+            "websocket_max_message_size",
+            "http_parser",
+            "root_path",
+        ],
         "ferrocorn is an HTTP/1.1 WSGI server",
     ),
     (
@@ -1428,11 +1499,30 @@ pub static GUNICORN_UNSUPPORTED: &[(&[&str], &str)] = &[
         "PasteDeploy apps are not supported: point APP at the WSGI callable",
     ),
     (
-        &["reload_engine", "spew", "sendfile", "reuse_port", "initgroups", "tmp_upload_dir",
-          "default_proc_name", "protocol", "uwsgi_allow_ips", "permit_unconventional_http_version",
-          "control_socket", "control_socket_mode", "control_socket_disable", "dirty_apps",
-          "dirty_workers", "dirty_timeout", "dirty_threads", "dirty_graceful_timeout",
-          "on_dirty_starting", "dirty_post_fork", "dirty_worker_init", "dirty_worker_exit"],
+        &[
+            "reload_engine",
+            "spew",
+            "sendfile",
+            "reuse_port",
+            "initgroups",
+            "tmp_upload_dir",
+            "default_proc_name",
+            "protocol",
+            "uwsgi_allow_ips",
+            "permit_unconventional_http_version",
+            "control_socket",
+            "control_socket_mode",
+            "control_socket_disable",
+            "dirty_apps",
+            "dirty_workers",
+            "dirty_timeout",
+            "dirty_threads",
+            "dirty_graceful_timeout",
+            "on_dirty_starting",
+            "dirty_post_fork",
+            "dirty_worker_init",
+            "dirty_worker_exit",
+        ],
         "not supported by ferrocorn",
     ),
 ];

@@ -197,7 +197,10 @@ pub fn parse_int(s: &str, leading_zero_octal: bool) -> Option<i64> {
     } else {
         (10, lower.as_str())
     };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__")
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
     {
         return None;
     }
@@ -272,7 +275,9 @@ pub fn convert(s: &Setting, raw: &RawValue) -> Result<Value, String> {
             };
             match v {
                 // A year is far beyond any sane timeout and keeps Duration conversion safe.
-                Some(v) if v.is_finite() && (0.0..=31_536_000.0).contains(&v) => Ok(Value::Float(v)),
+                Some(v) if v.is_finite() && (0.0..=31_536_000.0).contains(&v) => {
+                    Ok(Value::Float(v))
+                }
                 _ => Err(format!(
                     "expected a number of seconds (0 or more), got {}",
                     raw.describe()
@@ -280,7 +285,11 @@ pub fn convert(s: &Setting, raw: &RawValue) -> Result<Value, String> {
             }
         }
         Kind::Str => {
-            let t = want_str(raw, "a string")?;
+            let t = match raw {
+                // gunicorn takes a uid or gid as a number too.
+                RawValue::Int(i) if matches!(s.name, "user" | "group") && *i >= 0 => i.to_string(),
+                other => want_str(other, "a string")?,
+            };
             run_check(s, &t).map(Value::Str)
         }
         Kind::Choice(choices) => {
@@ -407,7 +416,11 @@ pub fn convert(s: &Setting, raw: &RawValue) -> Result<Value, String> {
                 )),
             }
         }
-        Kind::Hook { min, max, signature } => match raw {
+        Kind::Hook {
+            min,
+            max,
+            signature,
+        } => match raw {
             RawValue::Hook { repr, arity } => match arity {
                 Some(n) if *n < min || *n > max => {
                     let want = if min == max {
@@ -451,8 +464,7 @@ pub mod checks {
             Some((u, g)) => (u, Some(g)),
             None => (t, None),
         };
-        if user.is_empty() || group.is_some_and(str::is_empty) || t.contains(char::is_whitespace)
-        {
+        if user.is_empty() || group.is_some_and(str::is_empty) || t.contains(char::is_whitespace) {
             return Err(format!("expected USER or USER:GROUP, got {s:?}"));
         }
         Ok(t.to_string())
@@ -569,9 +581,9 @@ mod tests {
 
     #[test]
     fn int_errors_say_what_was_expected() {
-        let e = convert(s("workers"), &RawValue::Str("four".into())).unwrap_err();
+        let e = convert(s("workers"), &RawValue::Str("four".into())).expect_err("invalid");
         assert_eq!(e, "expected an integer from 1 to 65535, got \"four\"");
-        let e = convert(s("workers"), &RawValue::Bool(true)).unwrap_err();
+        let e = convert(s("workers"), &RawValue::Bool(true)).expect_err("invalid");
         assert!(e.contains("got True"), "{e}");
         assert_eq!(
             convert(s("workers"), &RawValue::Float(3.0)),
@@ -623,10 +635,10 @@ mod tests {
         };
         assert!(convert(s("post_fork"), &h(Some(2))).is_ok());
         assert!(convert(s("post_fork"), &h(None)).is_ok());
-        let e = convert(s("post_fork"), &h(Some(1))).unwrap_err();
+        let e = convert(s("post_fork"), &h(Some(1))).expect_err("invalid");
         assert!(e.contains("post_fork(server, worker)"), "{e}");
         assert!(convert(s("post_request"), &h(Some(3))).is_ok());
-        let e = convert(s("post_fork"), &RawValue::Int(1)).unwrap_err();
+        let e = convert(s("post_fork"), &RawValue::Int(1)).expect_err("invalid");
         assert!(e.contains("expected a callable"), "{e}");
     }
 
@@ -640,7 +652,7 @@ mod tests {
             convert(s("proxy_protocol"), &RawValue::Bool(true)),
             Ok(Value::Str("auto".into()))
         );
-        let e = convert(s("header_map"), &RawValue::Str("keep".into())).unwrap_err();
+        let e = convert(s("header_map"), &RawValue::Str("keep".into())).expect_err("invalid");
         assert_eq!(e, "expected one of drop, refuse, dangerous, got \"keep\"");
     }
 
@@ -662,7 +674,7 @@ mod tests {
             ),
             Ok(Value::List(vec!["/s=/srv".into()]))
         );
-        let e = convert(s("bind"), &RawValue::Int(8000)).unwrap_err();
+        let e = convert(s("bind"), &RawValue::Int(8000)).expect_err("invalid");
         assert!(e.contains("got 8000"), "{e}");
     }
 
@@ -679,9 +691,6 @@ mod tests {
     #[test]
     fn python_literals_round_trip_quotes() {
         assert_eq!(py_str("it's"), "'it\\'s'");
-        assert_eq!(
-            Value::Int(0o22).python(Kind::Umask),
-            "0o22".to_string()
-        );
+        assert_eq!(Value::Int(0o22).python(Kind::Umask), "0o22".to_string());
     }
 }

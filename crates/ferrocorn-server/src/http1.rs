@@ -10,6 +10,7 @@ use ferrocorn_proto::http1::{
 };
 use socket2::Socket;
 
+use crate::access_log::{AccessLog, Entry};
 use crate::app::{Exchange, Field, Handler, Head, HeaderStyle, Outcome, Unlocker};
 use crate::body::{BodyReader, Framing};
 use crate::conn_info::ConnInfo;
@@ -27,6 +28,8 @@ pub struct Http1Settings {
     pub server_header: String,
     /// Largest head we buffer before the parser's own limits must have fired.
     pub max_head: usize,
+    /// Where finished requests are logged (None: no access log).
+    pub access: Option<Arc<AccessLog>>,
 }
 
 impl Http1Settings {
@@ -55,6 +58,7 @@ impl Http1Settings {
             client_timeout,
             server_header,
             max_head,
+            access: None,
         }
     }
 }
@@ -103,6 +107,8 @@ pub struct ThreadCtx {
     pub finished: u64,
     /// Scratch for the scoreboard's request description.
     desc: Vec<u8>,
+    /// Scratch for access-log lines.
+    line: String,
 }
 
 impl ThreadCtx {
@@ -112,6 +118,7 @@ impl ThreadCtx {
             slot,
             finished: 0,
             desc: Vec::with_capacity(128),
+            line: String::new(),
         }
     }
 }
@@ -206,6 +213,41 @@ impl Conn {
         let _ = resp.simple(e.status, e.reason, body.as_bytes(), u);
     }
 
+    /// Write this request's access-log line (the head is still intact in the buffer).
+    fn access_log(
+        &self,
+        log: &AccessLog,
+        ctx: &mut ThreadCtx,
+        started: SystemTime,
+        duration: Duration,
+    ) {
+        let buf = self.ex.body.buffer();
+        let p = &self.parsed;
+        let headers: Vec<(&[u8], &[u8])> = p
+            .headers
+            .iter()
+            .map(|f| (f.name.get(buf), f.value.get(buf)))
+            .collect();
+        let entry = Entry {
+            remote_addr: &self.ex.info.remote_addr,
+            method: p.method.get(buf),
+            raw_uri: p.target.get(buf),
+            path: p.path.get(buf),
+            query: p.query.get(buf),
+            protocol: self.ex.head.protocol,
+            status: self.ex.resp.status(),
+            body_bytes: self.ex.resp.body_bytes(),
+            started,
+            duration,
+            headers: &headers,
+            response_head: self.ex.resp.kept_head(),
+            server_name: &self.ex.info.server_name,
+            server_port: &self.ex.info.server_port,
+        };
+        log.format(&entry, &mut ctx.line);
+        log.write_line(&ctx.line);
+    }
+
     fn serve_one(
         &mut self,
         h: &mut dyn Handler,
@@ -273,7 +315,17 @@ impl Conn {
             ctx.desc.extend_from_slice(p.target.get(buf));
             slot.start(&ctx.desc);
         }
+        let started = s
+            .access
+            .as_ref()
+            .map(|_| (SystemTime::now(), Instant::now()));
+        if let Some(log) = &s.access {
+            self.ex.resp.keep_head(log.wants_response_head);
+        }
         let outcome = h.handle(&mut self.ex);
+        if let (Some(log), Some((when, t0))) = (&s.access, started) {
+            self.access_log(log, ctx, when, t0.elapsed());
+        }
         if let Some(slot) = ctx.slot {
             slot.end();
         }

@@ -3,6 +3,7 @@
 //! It knows the [`app::App`] trait, not Python: the `ferrocorn-py` crate plugs the WSGI host in.
 //! See ARCHITECTURE.md for the life of a request.
 
+pub mod access_log;
 pub mod app;
 pub mod body;
 pub mod conn_info;

@@ -391,6 +391,10 @@ impl Master<'_> {
             "Handling signal: hup: reloading (generation {})",
             self.generation
         ));
+        if self.target == 0 {
+            // After WINCH stopped every worker, HUP brings the configured number back.
+            self.target = self.s.workers.max(1);
+        }
         for _ in 0..self.target {
             self.spawn();
         }
@@ -450,13 +454,8 @@ impl Master<'_> {
                     "Handling signal: usr2: started a new master (pid {pid})"
                 ));
                 self.reexec_child = Some(Pid::from_raw(pid));
-                if let Some(p) = self.s.pidfile.clone() {
-                    // gunicorn's convention: the old master's pidfile becomes <pidfile>.oldbin.
-                    let old = PathBuf::from(format!("{}.oldbin", p.display()));
-                    if std::fs::rename(&p, &old).is_ok() {
-                        self.s.pidfile = Some(old);
-                    }
-                }
+                // As in gunicorn, <pidfile> keeps naming this (old) master until it exits; the new
+                // one writes <pidfile>.2 and takes the plain name over then.
             }
             Err(e) => log::error(&format!("USR2: fork failed: {e}")),
         }

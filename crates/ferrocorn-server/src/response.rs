@@ -66,6 +66,9 @@ pub struct ResponseWriter {
     server_line: Arc<[u8]>,
     /// This request's `Date: ...\r\n` line.
     date: Vec<u8>,
+    /// Keep a copy of the committed head (for access-log `{header}o` atoms).
+    keep_head: bool,
+    head_copy: Vec<u8>,
 }
 
 impl ResponseWriter {
@@ -83,6 +86,17 @@ impl ResponseWriter {
             server_line: line.into(),
             ..Default::default()
         }
+    }
+
+    /// Keep a copy of the next committed head (see `kept_head`).
+    pub fn keep_head(&mut self, keep: bool) {
+        self.keep_head = keep;
+        self.head_copy.clear();
+    }
+
+    /// The committed head, if `keep_head` was asked for.
+    pub fn kept_head(&self) -> &[u8] {
+        &self.head_copy
     }
 
     /// Prepare for a new request.
@@ -209,6 +223,10 @@ impl ResponseWriter {
         }
         self.out.extend_from_slice(b"\r\n");
         self.state = State::Committed;
+        if self.keep_head {
+            self.head_copy.clear();
+            self.head_copy.extend_from_slice(&self.out);
+        }
     }
 
     fn flush_with(&mut self, extra: &[&[u8]], u: &dyn Unlocker) -> io::Result<()> {

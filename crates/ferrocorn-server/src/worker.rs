@@ -520,6 +520,11 @@ fn on_signal_pipe(sh: &Shared) {
             if let Err(e) = log::reopen() {
                 log::error(&format!("cannot reopen the error log: {e}"));
             }
+            if let Some(a) = &sh.settings.http.access {
+                if let Err(e) = a.reopen() {
+                    log::error(&format!("cannot reopen the access log: {e}"));
+                }
+            }
         }
     }
 }
