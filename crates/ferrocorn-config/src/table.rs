@@ -263,7 +263,6 @@ const PENDING_FASTCGI: Status = Status::Pending("the FastCGI front end");
 const PENDING_UNIX: Status = Status::Pending("Unix-socket support");
 const PENDING_PROXY: Status = Status::Pending("trusted-proxy handling");
 const PENDING_PROXY_PROTOCOL: Status = Status::Pending("PROXY protocol support");
-const PENDING_ACCESS: Status = Status::Pending("access logging");
 
 /// gunicorn's default access log format.
 pub const DEFAULT_ACCESS_LOG_FORMAT: &str =
@@ -944,7 +943,7 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         flags: &["access-logfile"],
         meta: "FILE",
-        status: PENDING_ACCESS,
+        status: Status::Active,
         default_doc: Some("unset: no access log"),
         ..base(
             "accesslog",
@@ -957,7 +956,7 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         flags: &["access-logformat"],
         meta: "STRING",
-        status: PENDING_ACCESS,
+        status: Status::Active,
         doc: "gunicorn's atoms: `h` remote address, `l` `-`, `u` user, `t` date, `r` request line, \
               `s` status, `b` length, `f` referer, `a` user agent, `T`/`D`/`M` request time in \
               s/µs/ms, `{header}i` request header, `{header}o` response header, `{key}e` environ.",
@@ -971,7 +970,7 @@ pub static SETTINGS: &[Setting] = &[
     },
     Setting {
         flags: &["access-log-json"],
-        status: PENDING_ACCESS,
+        status: Status::Active,
         ..base(
             "access_log_json",
             Section::Logging,
@@ -984,7 +983,7 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         flags: &["disable-logging"],
         ini: &["disable-logging"],
-        status: PENDING_ACCESS,
+        status: Status::Active,
         doc: "uWSGI logs every request unless told not to; ferrocorn, like gunicorn, logs requests \
               only with `accesslog`.",
         ..base(

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use ferrocorn_config::{parse_args, Config, HeaderMap, ParseOutcome, EX_USAGE};
+use ferrocorn_config::{Config, HeaderMap};
 use ferrocorn_proto::http1::{HeaderMapPolicy, Limits};
+use ferrocorn_server::access_log::AccessLog;
 use ferrocorn_server::http1::Http1Settings;
 use ferrocorn_server::listener::{self, Listener};
 use ferrocorn_server::log;
@@ -14,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use crate::host::{load_app, ListenerNames, PyHost};
+use crate::settings::{self, Hooks};
 
 /// Exit status when the app cannot be imported (gunicorn's APP_LOAD_ERROR).
 pub const EXIT_APP_LOAD: i32 = 4;
@@ -21,17 +23,9 @@ pub const EXIT_APP_LOAD: i32 = 4;
 pub const EXIT_STARTUP: i32 = 1;
 
 pub fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
-    let wc = std::env::var("WEB_CONCURRENCY").ok();
-    let cfg = match parse_args(argv, wc.as_deref()) {
-        Ok(c) => c,
-        Err(ParseOutcome::Clap(e)) => {
-            let _ = e.print();
-            return if e.use_stderr() { EX_USAGE } else { 0 };
-        }
-        Err(ParseOutcome::Invalid(e)) => {
-            eprintln!("ferrocorn: error: {e}");
-            return EX_USAGE;
-        }
+    let (cfg, warnings, hooks) = match settings::load_settings(py, argv) {
+        settings::Outcome::Run(cfg, warnings, hooks) => (*cfg, warnings, hooks),
+        settings::Outcome::Exit(code) => return code,
     };
     if let Err(e) = log::init(&cfg.error_logfile, cfg.log_level) {
         eprintln!(
@@ -40,9 +34,45 @@ pub fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
         );
         return EXIT_STARTUP;
     }
-    match start(py, cfg) {
+    for w in &warnings {
+        log::warning(w);
+    }
+    // `raw_env` (`-e K=V`, ini `env =`): set before anything imports the app.
+    if let Err(e) = apply_raw_env(py, &cfg) {
+        log::critical(&format!("cannot set environment variables: {e}"));
+        return EXIT_STARTUP;
+    }
+    match start(py, cfg, hooks) {
         Ok(()) => 0,
         Err(code) => code,
+    }
+}
+
+fn apply_raw_env(py: Python<'_>, cfg: &Config) -> PyResult<()> {
+    if cfg.raw_env.is_empty() {
+        return Ok(());
+    }
+    let environ = py.import("os")?.getattr("environ")?;
+    for (k, v) in &cfg.raw_env {
+        environ.set_item(k, v)?;
+    }
+    Ok(())
+}
+
+/// The access log the settings ask for, if any.
+fn access_log(cfg: &Config) -> Result<Option<Arc<AccessLog>>, String> {
+    if cfg.disable_logging {
+        return Ok(None);
+    }
+    match &cfg.accesslog {
+        None => Ok(None),
+        Some(path) => AccessLog::new(
+            path,
+            &cfg.access_log_format,
+            cfg.access_log_json,
+            cfg.memory_report,
+        )
+        .map(|a| Some(Arc::new(a))),
     }
 }
 
@@ -119,6 +149,18 @@ fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
             .collect();
     }
     let mut out = Vec::new();
+    let other: Vec<&str> = cfg
+        .listeners
+        .iter()
+        .filter(|l| l.protocol != ferrocorn_config::Protocol::Http)
+        .map(|l| l.spec.as_str())
+        .collect();
+    if cfg.binds.is_empty() && !other.is_empty() {
+        return Err(format!(
+            "only uwsgi/FastCGI sockets are configured ({}); those front ends are not available yet: add an HTTP bind (-b / http-socket)",
+            other.join(", ")
+        ));
+    }
     for b in &cfg.binds {
         out.extend(listener::bind(b, cfg.backlog).map_err(|e| e.to_string())?);
     }
@@ -186,7 +228,7 @@ fn daemonize() -> Result<(), i32> {
     Ok(())
 }
 
-fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
+fn start(py: Python<'_>, cfg: Config, hooks: Hooks) -> Result<(), i32> {
     if let Some(mask) = cfg.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }
@@ -210,6 +252,11 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
     // Removed on every way out of start-up (the master also removes or renames it when it stops).
     let _pidfile_guard = PidfileGuard(pidfile.clone());
     log::info(&format!("Starting ferrocorn {}", env!("CARGO_PKG_VERSION")));
+    let pid = std::process::id();
+    settings::call_hook(py, &hooks, "on_starting", |h| {
+        let server = h.call_method1("server", (pid, cfg.proc_name.as_str(), cfg.workers))?;
+        pyo3::types::PyTuple::new(py, [server])
+    });
     setup_paths(py, &cfg).map_err(|m| {
         log::critical(&m);
         EXIT_STARTUP
@@ -231,7 +278,7 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
         .map(|l| (l.server_name.clone(), l.server_port.clone()))
         .collect();
     let preloaded = if cfg.preload_app {
-        let app = load_app(py, &cfg, &names).ok_or(EXIT_APP_LOAD)?;
+        let app = load_app(py, &cfg, &names, &hooks).ok_or(EXIT_APP_LOAD)?;
         // Freeze what the import created so copy-on-write pages stay shared after fork.
         if let Ok(gc) = py.import("gc") {
             let _ = gc.call_method0("collect");
@@ -241,17 +288,40 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
     } else {
         None
     };
+    let mut http = Http1Settings::new(
+        limits(&cfg),
+        cfg.keepalive,
+        cfg.header_timeout,
+        cfg.client_timeout,
+        cfg.server_header.clone(),
+    );
+    http.access = access_log(&cfg).map_err(|m| {
+        log::critical(&m);
+        EXIT_STARTUP
+    })?;
     let wsettings = WorkerSettings {
         threads: cfg.threads,
-        http: Http1Settings::new(
-            limits(&cfg),
-            cfg.keepalive,
-            cfg.header_timeout,
-            cfg.client_timeout,
-            cfg.server_header.clone(),
-        ),
+        http,
         graceful_timeout: cfg.graceful_timeout,
         ctl: None,
+        on_quick_exit: hooks.get("worker_int").map(|f| {
+            let f = f.clone_ref(py);
+            let hook: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+                Python::attach(|py| {
+                    let res = py
+                        .import("ferrocorn._hooks")
+                        .and_then(|h| h.call_method0("this_worker"))
+                        .and_then(|w| f.bind(py).call1((w,)));
+                    if let Err(e) = res {
+                        log::error(&format!(
+                            "Exception in worker_int hook\n{}",
+                            crate::loader::traceback_text(py, &e)
+                        ));
+                    }
+                })
+            });
+            hook
+        }),
     };
     let msettings = MasterSettings {
         workers: cfg.workers,
@@ -280,6 +350,7 @@ fn start(py: Python<'_>, cfg: Config) -> Result<(), i32> {
         cfg,
         names,
         preloaded,
+        hooks,
     };
     let code = py.detach(|| master::run(msettings, wsettings, listeners, &host));
     if code == 0 {

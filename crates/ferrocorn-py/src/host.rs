@@ -6,7 +6,10 @@ use std::io;
 use std::sync::Arc;
 
 use ferrocorn_config::Config;
-use ferrocorn_server::master::Host;
+use ferrocorn_server::master::{Hook, Host};
+use pyo3::types::PyTuple;
+
+use crate::settings::call_hook;
 use ferrocorn_server::{log, App};
 use pyo3::prelude::*;
 
@@ -21,11 +24,22 @@ pub struct PyHost {
     pub names: ListenerNames,
     /// The app loaded in the master (`--preload`).
     pub preloaded: Option<Arc<WsgiApp>>,
+    /// Server hooks from a Python config file.
+    pub hooks: crate::settings::Hooks,
 }
 
 /// Load the app and prepare its environ templates; `None` after logging why not.
-pub fn load_app(py: Python<'_>, cfg: &Config, names: &ListenerNames) -> Option<WsgiApp> {
-    let callable = loader::load(py, &cfg.app).map_err(|e| {
+pub fn load_app(
+    py: Python<'_>,
+    cfg: &Config,
+    names: &ListenerNames,
+    hooks: &crate::settings::Hooks,
+) -> Option<WsgiApp> {
+    let loaded = match &cfg.app_spec {
+        ferrocorn_config::AppSpec::Module(spec) => loader::load(py, spec),
+        ferrocorn_config::AppSpec::File { path, callable } => loader::load_file(py, path, callable),
+    };
+    let callable = loaded.map_err(|e| {
         let mut msg = format!("App failed to load: {}", e.message);
         if let Some(tb) = e.traceback {
             msg.push('\n');
@@ -37,6 +51,10 @@ pub fn load_app(py: Python<'_>, cfg: &Config, names: &ListenerNames) -> Option<W
     WsgiApp::new(py, callable, names, cfg)
         .map_err(|e| log::critical(&format!("cannot prepare the WSGI environment: {e}")))
         .ok()
+        .map(|mut app| {
+            app.set_request_hooks(py, hooks);
+            app
+        })
 }
 
 /// The source files of every imported module (what `--reload` watches).
@@ -96,7 +114,7 @@ impl Host for PyHost {
         Python::attach(|py| {
             let app: Arc<WsgiApp> = match &self.preloaded {
                 Some(a) => a.clone(),
-                None => Arc::new(load_app(py, &self.cfg, &self.names)?),
+                None => Arc::new(load_app(py, &self.cfg, &self.names, &self.hooks)?),
             };
             // SIGUSR2 from the master (timeout, harakiri) -> every Python thread's stack in the error log.
             let dump = py.import("faulthandler").and_then(|fh| {
@@ -130,6 +148,63 @@ impl Host for PyHost {
 
     fn set_title(&self, title: &str) {
         set_process_title(title);
+    }
+
+    fn hook(&self, event: Hook) {
+        let name = match event {
+            Hook::WhenReady { .. } => "when_ready",
+            Hook::PreFork { .. } => "pre_fork",
+            Hook::PostFork => "post_fork",
+            Hook::PostWorkerInit => "post_worker_init",
+            Hook::WorkerExit => "worker_exit",
+            Hook::ChildExit { .. } => "child_exit",
+            Hook::NworkersChanged { .. } => "nworkers_changed",
+            Hook::OnReload => "on_reload",
+            Hook::OnExit => "on_exit",
+        };
+        if !self.hooks.contains_key(name) {
+            return;
+        }
+        let in_worker = matches!(
+            event,
+            Hook::PostFork | Hook::PostWorkerInit | Hook::WorkerExit
+        );
+        let me = std::process::id() as i32;
+        let master = if in_worker {
+            nix::unistd::getppid().as_raw()
+        } else {
+            me
+        };
+        let (proc_name, workers) = (self.cfg.proc_name.clone(), self.cfg.workers);
+        Python::attach(|py| {
+            call_hook(py, &self.hooks, name, |h| {
+                let server = h.call_method1("server", (master, proc_name.as_str(), workers))?;
+                let this_worker = || h.call_method1("worker", (me, master, 0));
+                match event {
+                    Hook::PreFork { slot } => {
+                        let w = h.call_method1("worker", (py.None(), me, slot))?;
+                        PyTuple::new(py, [server, w])
+                    }
+                    Hook::PostFork | Hook::WorkerExit => PyTuple::new(py, [server, this_worker()?]),
+                    Hook::PostWorkerInit => PyTuple::new(py, [this_worker()?]),
+                    Hook::ChildExit { pid } => {
+                        let w = h.call_method1("worker", (pid, me, 0))?;
+                        PyTuple::new(py, [server, w])
+                    }
+                    Hook::NworkersChanged { new, old } => PyTuple::new(
+                        py,
+                        [
+                            server,
+                            new.into_pyobject(py)?.into_any(),
+                            old.into_pyobject(py)?.into_any(),
+                        ],
+                    ),
+                    Hook::WhenReady { .. } | Hook::OnReload | Hook::OnExit => {
+                        PyTuple::new(py, [server])
+                    }
+                }
+            });
+        });
     }
 }
 

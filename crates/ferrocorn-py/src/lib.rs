@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod boot;
 mod host;
 mod loader;
+mod settings;
 mod unlock;
 mod wsgi;
 

@@ -110,3 +110,51 @@ pub fn load(py: Python<'_>, spec: &str) -> Result<Py<PyAny>, LoadError> {
     }
     Ok(obj.unbind())
 }
+
+/// Load the callable `callable` from a Python file (uWSGI's `wsgi-file`), run as module `uwsgi_file_<stem>`.
+pub fn load_file(
+    py: Python<'_>,
+    path: &std::path::Path,
+    callable: &str,
+) -> Result<Py<PyAny>, LoadError> {
+    let plain = |message: String| LoadError {
+        message,
+        traceback: None,
+    };
+    let stem = path
+        .file_stem()
+        .map(|s| {
+            s.to_string_lossy()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        })
+        .unwrap_or_default();
+    let name = format!("uwsgi_file_{stem}");
+    let run = || -> PyResult<Bound<'_, PyAny>> {
+        let util = py.import("importlib.util")?;
+        let spec = util.call_method1(
+            "spec_from_file_location",
+            (name.as_str(), path.to_string_lossy().as_ref()),
+        )?;
+        let module = util.call_method1("module_from_spec", (&spec,))?;
+        py.import("sys")?
+            .getattr("modules")?
+            .set_item(name.as_str(), &module)?;
+        spec.getattr("loader")?
+            .call_method1("exec_module", (&module,))?;
+        Ok(module)
+    };
+    let module = run().map_err(|e| LoadError {
+        message: format!("cannot load {}: {}", path.display(), e.value(py)),
+        traceback: Some(format_traceback(py, &e)),
+    })?;
+    let obj = module
+        .getattr(callable)
+        .map_err(|_| plain(format!("failed to find {callable:?} in {}", path.display())))?;
+    if !obj.is_callable() {
+        return Err(plain(format!(
+            "{callable:?} in {} is not callable",
+            path.display()
+        )));
+    }
+    Ok(obj.unbind())
+}

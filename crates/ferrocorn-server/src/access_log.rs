@@ -531,8 +531,12 @@ mod tests {
 
     #[test]
     fn bad_formats_name_the_problem() {
-        assert!(AccessLog::new("-", "%(zz)s", false, false).err().is_some_and(|e| e.contains("zz")));
-        assert!(AccessLog::new("-", "%(h", false, false).err().is_some_and(|e| e.contains("unterminated")));
+        assert!(AccessLog::new("-", "%(zz)s", false, false)
+            .err()
+            .is_some_and(|e| e.contains("zz")));
+        assert!(AccessLog::new("-", "%(h", false, false)
+            .err()
+            .is_some_and(|e| e.contains("unterminated")));
         assert!(AccessLog::new("-", "100%", false, false).is_err());
     }
 }

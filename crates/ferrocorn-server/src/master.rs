@@ -82,6 +82,31 @@ pub trait Host {
     fn worker_exit(&self);
     /// Set the process title.
     fn set_title(&self, title: &str);
+    /// A server hook point (gunicorn's names); the host runs the user's hook if one is set.
+    fn hook(&self, event: Hook);
+}
+
+/// Server hook points, with what they describe (see docs/hooks.md).
+#[derive(Debug, Clone, Copy)]
+pub enum Hook {
+    /// Master: the workers are being started for the first time.
+    WhenReady { workers: u32 },
+    /// Master, before forking a worker.
+    PreFork { slot: usize },
+    /// Worker, just after fork.
+    PostFork,
+    /// Worker, after the app is loaded.
+    PostWorkerInit,
+    /// Worker, about to exit.
+    WorkerExit,
+    /// Master, after reaping a worker.
+    ChildExit { pid: i32 },
+    /// Master: the number of workers changed (TTIN, TTOU, dynamic scaling).
+    NworkersChanged { new: u32, old: u32 },
+    /// Master: HUP.
+    OnReload,
+    /// Master, about to exit.
+    OnExit,
 }
 
 struct Worker {
@@ -183,7 +208,9 @@ pub fn run(
     };
     m.host
         .set_title(&format!("ferrocorn: master [{}]", m.s.proc_name));
+    m.host.hook(Hook::WhenReady { workers: m.target });
     m.run_loop();
+    m.host.hook(Hook::OnExit);
     if let Some(p) = &m.s.pidfile {
         remove_pidfile_if_ours(p, m.pid);
     }
@@ -305,6 +332,47 @@ impl Master<'_> {
             Signal::SIGTERM => self.begin_stop(true),
             Signal::SIGINT | Signal::SIGQUIT => self.begin_stop(false),
             Signal::SIGHUP => self.reload(),
+            Signal::SIGTTIN | Signal::SIGTTOU => {
+                let old = self.target;
+                self.resize(sig);
+                if self.target != old {
+                    self.host.hook(Hook::NworkersChanged {
+                        new: self.target,
+                        old,
+                    });
+                }
+            }
+            Signal::SIGUSR1 => {
+                log::info("Handling signal: usr1: reopening log files");
+                if let Err(e) = log::reopen() {
+                    log::error(&format!("cannot reopen the error log: {e}"));
+                }
+                for w in &self.workers {
+                    let _ = kill(w.pid, Signal::SIGUSR1);
+                }
+            }
+            Signal::SIGUSR2 => self.reexec(),
+            Signal::SIGWINCH => {
+                if self.s.daemon || self.reexec_child.is_some() {
+                    log::info("Handling signal: winch: stopping all workers gracefully");
+                    self.target = 0;
+                    for w in &mut self.workers {
+                        if !w.retiring {
+                            w.retiring = true;
+                            let _ = kill(w.pid, Signal::SIGTERM);
+                        }
+                    }
+                } else {
+                    log::debug("SIGWINCH ignored: not daemonized");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// TTIN/TTOU: one worker more or fewer, within the limits.
+    fn resize(&mut self, sig: Signal) {
+        match sig {
             Signal::SIGTTIN => {
                 let max = self
                     .s
@@ -338,30 +406,6 @@ impl Master<'_> {
                     ));
                 }
             }
-            Signal::SIGUSR1 => {
-                log::info("Handling signal: usr1: reopening log files");
-                if let Err(e) = log::reopen() {
-                    log::error(&format!("cannot reopen the error log: {e}"));
-                }
-                for w in &self.workers {
-                    let _ = kill(w.pid, Signal::SIGUSR1);
-                }
-            }
-            Signal::SIGUSR2 => self.reexec(),
-            Signal::SIGWINCH => {
-                if self.s.daemon || self.reexec_child.is_some() {
-                    log::info("Handling signal: winch: stopping all workers gracefully");
-                    self.target = 0;
-                    for w in &mut self.workers {
-                        if !w.retiring {
-                            w.retiring = true;
-                            let _ = kill(w.pid, Signal::SIGTERM);
-                        }
-                    }
-                } else {
-                    log::debug("SIGWINCH ignored: not daemonized");
-                }
-            }
             _ => {}
         }
     }
@@ -387,6 +431,7 @@ impl Master<'_> {
     /// HUP: a new generation of workers; the old one is retired once the new one has booted.
     fn reload(&mut self) {
         self.generation += 1;
+        self.host.hook(Hook::OnReload);
         log::info(&format!(
             "Handling signal: hup: reloading (generation {})",
             self.generation
@@ -471,9 +516,11 @@ impl Master<'_> {
             return;
         };
         self.board.claim(slot, now_ms());
+        self.host.hook(Hook::PreFork { slot });
         match self.host.fork() {
             Ok(None) => {
                 let code = self.worker_main(slot);
+                self.host.hook(Hook::WorkerExit);
                 self.host.worker_exit();
                 std::process::exit(code);
             }
@@ -510,9 +557,11 @@ impl Master<'_> {
             log::critical(&format!("cannot switch user/group: {e}"));
             return WORKER_BOOT_ERROR;
         }
+        self.host.hook(Hook::PostFork);
         let Some(app) = self.host.boot() else {
             return WORKER_BOOT_ERROR;
         };
+        self.host.hook(Hook::PostWorkerInit);
         let Some(handle) = self.board.handle(slot) else {
             return 1;
         };
@@ -567,6 +616,7 @@ impl Master<'_> {
                 continue;
             };
             let w = self.workers.swap_remove(i);
+            self.host.hook(Hook::ChildExit { pid: pid.as_raw() });
             if code == Some(WORKER_BOOT_ERROR) && self.stop.is_none() {
                 log::critical(&format!("Worker (pid:{pid}) failed to boot: the application could not be loaded; shutting down"));
                 self.exit_code = APP_LOAD_ERROR;
@@ -663,6 +713,17 @@ impl Master<'_> {
             return;
         }
         self.last_scale = Instant::now();
+        let old = self.target;
+        self.scale_dynamic(d);
+        if self.target != old {
+            self.host.hook(Hook::NworkersChanged {
+                new: self.target,
+                old,
+            });
+        }
+    }
+
+    fn scale_dynamic(&mut self, d: Dynamic) {
         let now = now_ms();
         let mut idle = 0u32;
         for w in &mut self.workers {

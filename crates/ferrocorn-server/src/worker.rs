@@ -32,6 +32,8 @@ pub struct WorkerSettings {
     pub graceful_timeout: Duration,
     /// Supervision by a master (None when the worker runs on its own, e.g. in tests).
     pub ctl: Option<WorkerCtl>,
+    /// Called when INT/QUIT makes the worker exit at once (gunicorn's `worker_int` hook).
+    pub on_quick_exit: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 /// What a supervised worker reports and obeys.
@@ -510,6 +512,9 @@ fn on_conn(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, t: u64) {
 fn on_signal_pipe(sh: &Shared) {
     for sig in sh.signals.drain() {
         if sig == libc::SIGINT || sig == libc::SIGQUIT {
+            if let Some(f) = &sh.settings.on_quick_exit {
+                f();
+            }
             log::info("Quick shutdown: exiting now");
             std::process::exit(0);
         }

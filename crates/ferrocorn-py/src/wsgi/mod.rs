@@ -33,6 +33,9 @@ pub struct WsgiApp {
     keys: Keys,
     /// `SCRIPT_NAME` from the environment (gunicorn honours it), stripped from PATH_INFO.
     script_name: Vec<u8>,
+    /// gunicorn's `pre_request(worker, req)` and `post_request(worker, req, environ, resp)` hooks.
+    pre_request: Option<Py<PyAny>>,
+    post_request: Option<Py<PyAny>>,
 }
 
 impl WsgiApp {
@@ -74,7 +77,37 @@ impl WsgiApp {
             templates,
             keys: Keys::new(py),
             script_name: script_name.into_bytes(),
+            pre_request: None,
+            post_request: None,
         })
+    }
+}
+
+impl WsgiApp {
+    /// Attach the per-request hooks from a config file.
+    pub fn set_request_hooks(&mut self, py: Python<'_>, hooks: &crate::settings::Hooks) {
+        self.pre_request = hooks.get("pre_request").map(|f| f.clone_ref(py));
+        self.post_request = hooks.get("post_request").map(|f| f.clone_ref(py));
+    }
+}
+
+/// Run a per-request hook; exceptions are logged, never fatal.
+fn request_hook<'py>(
+    py: Python<'py>,
+    name: &str,
+    f: &Py<PyAny>,
+    args: impl FnOnce(&Bound<'py, PyModule>, Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>>,
+) {
+    let res = py.import("ferrocorn._hooks").and_then(|h| {
+        let w = h.call_method0("this_worker")?;
+        let a = args(&h, w)?;
+        f.bind(py).call1(a)
+    });
+    if let Err(e) = res {
+        log::error(&format!(
+            "Exception in {name} hook\n{}",
+            traceback_text(py, &e)
+        ));
     }
 }
 
@@ -137,10 +170,33 @@ impl Handler for PyHandler<'_, '_> {
                 return Outcome::Close;
             }
         };
+        let req = if self.app.pre_request.is_some() || self.app.post_request.is_some() {
+            py.import("ferrocorn._hooks")
+                .and_then(|h| h.call_method1("request", (&env,)))
+                .ok()
+        } else {
+            None
+        };
+        if let (Some(f), Some(r)) = (&self.app.pre_request, &req) {
+            request_hook(py, "pre_request", f, |_, w| {
+                PyTuple::new(py, [w, r.clone()])
+            });
+        }
         let outcome = match env.set_item(&self.app.keys.wsgi_input, &input) {
             Ok(()) => call_app(py, self.app.app.bind(py), &env, &sr, &input, ex),
             Err(_) => Outcome::Close,
         };
+        if let (Some(f), Some(r)) = (&self.app.post_request, &req) {
+            let (status, sent) = sr
+                .try_borrow()
+                .ok()
+                .and_then(|s| s.writer.as_ref().map(|w| (w.status(), w.body_bytes())))
+                .unwrap_or((0, 0));
+            request_hook(py, "post_request", f, |h, w| {
+                let resp = h.call_method1("response", (status, sent))?;
+                PyTuple::new(py, [w, r.clone(), env.clone().into_any(), resp])
+            });
+        }
         // Take the connection's reader and writer back. If the app still holds them busy on another
         // thread, they stay empty and the connection closes.
         let mut outcome = outcome;
