@@ -1020,7 +1020,7 @@ pub static SETTINGS: &[Setting] = &[
     },
     Setting {
         flags: &["capture-output"],
-        status: Status::Pending("output capture"),
+        status: Status::Active,
         ..base(
             "capture_output",
             Section::Logging,

@@ -34,8 +34,18 @@ pub fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
         );
         return EXIT_STARTUP;
     }
-    for w in &warnings {
+        for w in &warnings {
         log::warning(w);
+    }
+    // --capture-output: the app's print() and stray stderr go to the error log file (as in
+    // gunicorn, only meaningful when the error log is a file).
+    if cfg.capture_output && log::fd() != 2 {
+        for target in [1, 2] {
+            // SAFETY: dup2 of our open error-log descriptor onto stdout/stderr; no memory involved.
+            unsafe {
+                libc::dup2(log::fd(), target);
+            }
+        }
     }
     // `raw_env` (`-e K=V`, ini `env =`): set before anything imports the app.
     if let Err(e) = apply_raw_env(py, &cfg) {
