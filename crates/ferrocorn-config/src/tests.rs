@@ -1141,14 +1141,14 @@ fn ini_case_cfg(d: &Scratch, file: &str) -> Config {
 
 #[test]
 fn pending_and_noop_settings_say_so_when_set() {
-    let (_, w) = case(&["--worker-connections", "5", "--access-logfile", "-", "m"]).run();
+    let (_, w) = case(&["--worker-connections", "5", "--script-name", "/app", "m"]).run();
     assert_eq!(
         w,
         [
             "command line: --worker-connections has no effect: only gunicorn's async (gevent, \
              eventlet) workers use it",
-            "command line: --access-logfile is accepted but has no effect yet (it takes effect \
-             when access logging lands)",
+            "command line: --script-name is accepted but has no effect yet (it takes effect \
+             when URL prefix mounting lands)",
         ]
     );
     let (_, w) = case(&["--worker-connections", "1000", "m"]).run();

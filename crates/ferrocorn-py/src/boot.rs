@@ -34,7 +34,7 @@ pub fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
         );
         return EXIT_STARTUP;
     }
-        for w in &warnings {
+    for w in &warnings {
         log::warning(w);
     }
     // --capture-output: the app's print() and stray stderr go to the error log file (as in
