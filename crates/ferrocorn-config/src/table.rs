@@ -261,8 +261,6 @@ const BYTES: Kind = Kind::Int {
 const PENDING_UWSGI: Status = Status::Pending("the uwsgi protocol front end");
 const PENDING_FASTCGI: Status = Status::Pending("the FastCGI front end");
 const PENDING_UNIX: Status = Status::Pending("Unix-socket support");
-const PENDING_PROXY: Status = Status::Pending("trusted-proxy handling");
-const PENDING_PROXY_PROTOCOL: Status = Status::Pending("PROXY protocol support");
 
 /// gunicorn's default access log format.
 pub const DEFAULT_ACCESS_LOG_FORMAT: &str =
@@ -823,7 +821,7 @@ pub static SETTINGS: &[Setting] = &[
         env: Some("FORWARDED_ALLOW_IPS"),
         meta: "STRING",
         check: Some(checks::allow_entry),
-        status: PENDING_PROXY,
+        status: Status::Active,
         default_doc: Some("`127.0.0.1,::1`, or `$FORWARDED_ALLOW_IPS`"),
         ..base(
             "forwarded_allow_ips",
@@ -835,7 +833,7 @@ pub static SETTINGS: &[Setting] = &[
         )
     },
     Setting {
-        status: PENDING_PROXY,
+        status: Status::Active,
         check: Some(checks::header_name),
         doc: "Python config only, as in gunicorn. Keys are header names, matched \
               case-insensitively; a request from a trusted front end with one of them set to its \
@@ -856,7 +854,7 @@ pub static SETTINGS: &[Setting] = &[
         flags: &["forwarder-headers"],
         meta: "STRING",
         check: Some(checks::header_name),
-        status: PENDING_PROXY,
+        status: Status::Active,
         ..base(
             "forwarder_headers",
             Section::Proxies,
@@ -868,7 +866,7 @@ pub static SETTINGS: &[Setting] = &[
     },
     Setting {
         check: Some(checks::header_name),
-        status: PENDING_PROXY,
+        status: Status::Active,
         doc: "Python config only (older gunicorn's setting, still common in config files).",
         ..base(
             "x_forwarded_for_header",
@@ -882,7 +880,7 @@ pub static SETTINGS: &[Setting] = &[
         flags: &["proxy-protocol"],
         meta: "MODE",
         optional_value: Some("auto"),
-        status: PENDING_PROXY_PROTOCOL,
+        status: Status::Active,
         doc: "`off`, `v1` (text), `v2` (binary) or `auto`; without a value `auto`. A Python `True` \
               means `auto`.",
         ..base(
@@ -897,7 +895,7 @@ pub static SETTINGS: &[Setting] = &[
         flags: &["proxy-allow-from"],
         meta: "STRING",
         check: Some(checks::allow_entry),
-        status: PENDING_PROXY_PROTOCOL,
+        status: Status::Active,
         ..base(
             "proxy_allow_ips",
             Section::Proxies,

@@ -476,11 +476,7 @@ fn python_file_values_hooks_and_warnings() {
     assert_eq!(c.user, Some(1000), "a uid may be a number");
     assert_eq!(
         w,
-        [
-            "conf.py:3: wokers is not a setting; ignored (did you mean workers?)",
-            "conf.py:5: secure_scheme_headers is accepted but has no effect yet (it takes effect \
-             when trusted-proxy handling lands)"
-        ]
+        ["conf.py:3: wokers is not a setting; ignored (did you mean workers?)"]
     );
 }
 

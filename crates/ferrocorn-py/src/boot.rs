@@ -10,6 +10,7 @@ use ferrocorn_server::http1::Http1Settings;
 use ferrocorn_server::listener::{self, Listener};
 use ferrocorn_server::log;
 use ferrocorn_server::master::{self, Dynamic, MasterSettings};
+use ferrocorn_server::proxy::ProxySettings;
 use ferrocorn_server::worker::WorkerSettings;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -305,6 +306,13 @@ fn start(py: Python<'_>, cfg: Config, hooks: Hooks) -> Result<(), i32> {
         cfg.client_timeout,
         cfg.server_header.clone(),
     );
+    // Trusted front ends may also send the underscore headers named in forwarder_headers.
+    http.trusted_limits.forwarder_headers = cfg
+        .forwarder_headers
+        .iter()
+        .map(|h| h.as_bytes().to_vec())
+        .collect();
+    http.proxy = ProxySettings::from_config(&cfg);
     http.access = access_log(&cfg).map_err(|m| {
         log::critical(&m);
         EXIT_STARTUP

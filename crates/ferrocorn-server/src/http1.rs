@@ -8,6 +8,9 @@ use std::time::{Duration, Instant, SystemTime};
 use ferrocorn_proto::http1::{
     self as h1, BodyKind, ChunkedDecoder, HttpError, Parsed, RequestHead, Version,
 };
+use ferrocorn_proto::proxy::{
+    parse_proxy_header, sniff_proxy_header, ProxyParse, ProxySniff, V2_MAX_LEN,
+};
 use socket2::Socket;
 
 use crate::access_log::{AccessLog, Entry};
@@ -15,13 +18,19 @@ use crate::app::{Exchange, Field, Handler, Head, HeaderStyle, Outcome, Unlocker}
 use crate::body::{BodyReader, Framing};
 use crate::conn_info::ConnInfo;
 use crate::log;
+use crate::proxy::{self, ProxySettings};
 use crate::response::ResponseWriter;
 use crate::scoreboard::ThreadSlot;
 
 /// The settings the HTTP/1.1 driver needs, copied out of the config once.
 #[derive(Debug, Clone)]
 pub struct Http1Settings {
+    /// Limits for everyone but trusted front ends.
     pub limits: h1::Limits,
+    /// The same limits plus the underscore `forwarder_headers` a trusted front end may send.
+    pub trusted_limits: h1::Limits,
+    /// Trusted front ends and the PROXY protocol (default: nobody trusted, protocol off).
+    pub proxy: ProxySettings,
     pub keepalive: Duration,
     pub header_timeout: Duration,
     pub client_timeout: Duration,
@@ -52,6 +61,8 @@ impl Http1Settings {
         };
         let max_head = (line + 2 + limits.max_fields.saturating_mul(field + 2) + 4).min(64 << 20);
         Http1Settings {
+            trusted_limits: limits.clone(),
+            proxy: ProxySettings::default(),
             limits,
             keepalive,
             header_timeout,
@@ -62,6 +73,9 @@ impl Http1Settings {
         }
     }
 }
+
+/// A PROXY header from a peer not in `proxy_allow_ips`.
+const PROXY_NOT_ALLOWED: HttpError = HttpError::new(400, "PROXY header not allowed from this peer");
 
 /// A bigger body than this left unread by the app is not drained: the connection closes instead.
 const DRAIN_LIMIT: u64 = 1 << 20;
@@ -88,6 +102,8 @@ pub struct Conn {
     /// When the first byte of the head being received arrived (header-timeout clock).
     head_started: Option<Instant>,
     pub requests: u64,
+    /// The PROXY protocol is on and the connection's first bytes have not been looked at yet.
+    proxy_pending: bool,
 }
 
 /// What the connection needs next.
@@ -136,6 +152,7 @@ impl Conn {
             parsed: RequestHead::default(),
             head_started: Some(Instant::now()),
             requests: 0,
+            proxy_pending: s.proxy.protocol.is_some(),
         }
     }
 
@@ -153,7 +170,21 @@ impl Conn {
                 if self.head_started.is_none() {
                     self.head_started = Some(Instant::now());
                 }
-                match h1::parse_head(self.ex.body.buffer_mut(), &s.limits, &mut self.parsed) {
+                if self.proxy_pending {
+                    if let Err(e) = self.take_proxy_header(s) {
+                        self.reject(&e, h, ctx);
+                        return After::Close;
+                    }
+                }
+            }
+            // Trust was decided at accept: pick the limits once per head, not per header.
+            let limits = if self.ex.info.trusted {
+                &s.trusted_limits
+            } else {
+                &s.limits
+            };
+            if !self.proxy_pending && self.ex.body.has_buffered() {
+                match h1::parse_head(self.ex.body.buffer_mut(), limits, &mut self.parsed) {
                     Ok(Parsed::Complete) => {
                         self.head_started = None;
                         if self.serve_one(h, ctx, s) == Outcome::Close || stopping() {
@@ -172,7 +203,13 @@ impl Conn {
                     }
                 }
             }
-            match self.ex.body.fill_nonblocking(s.max_head) {
+            // A v2 PROXY header may be longer than the largest head the limits allow.
+            let max = if self.proxy_pending {
+                s.max_head.max(V2_MAX_LEN)
+            } else {
+                s.max_head
+            };
+            match self.ex.body.fill_nonblocking(max) {
                 Ok(0) => {
                     if self.ex.body.has_buffered() && self.ex.body.is_full() {
                         self.reject(
@@ -196,6 +233,37 @@ impl Conn {
                 Err(_) => return After::Close,
             }
         }
+    }
+
+    /// Look for a PROXY header at the start of the connection and cut it off, adopting its
+    /// addresses. Leaves `proxy_pending` set while more bytes are needed to tell.
+    fn take_proxy_header(&mut self, s: &Http1Settings) -> Result<(), HttpError> {
+        let Some(versions) = s.proxy.protocol else {
+            self.proxy_pending = false;
+            return Ok(());
+        };
+        let buf = self.ex.body.buffer();
+        if !self.ex.info.proxy_allowed {
+            // Only a prefix compare: a header from a peer not in proxy_allow_ips is refused unread.
+            match sniff_proxy_header(buf, versions) {
+                ProxySniff::Partial => {}
+                ProxySniff::Absent => self.proxy_pending = false,
+                ProxySniff::Present => return Err(PROXY_NOT_ALLOWED),
+            }
+            return Ok(());
+        }
+        match parse_proxy_header(buf, versions)? {
+            ProxyParse::Partial => {}
+            ProxyParse::Absent => self.proxy_pending = false,
+            ProxyParse::Header(header) => {
+                self.proxy_pending = false;
+                // Stored on the connection, so every keep-alive request sees these addresses.
+                proxy::adopt_proxy_header(Arc::make_mut(&mut self.ex.info), &header, &s.proxy);
+                self.ex.body.begin(header.len, Framing::Empty, false);
+                self.ex.body.finish();
+            }
+        }
+        Ok(())
     }
 
     /// Answer a request we refused to parse, then the connection closes.
@@ -229,7 +297,8 @@ impl Conn {
             .map(|f| (f.name.get(buf), f.value.get(buf)))
             .collect();
         let entry = Entry {
-            remote_addr: &self.ex.info.remote_addr,
+            // gunicorn's `%(h)s` is REMOTE_ADDR: the client a PROXY header or trusted front end named.
+            remote_addr: self.ex.info.client_addr(),
             method: p.method.get(buf),
             raw_uri: p.target.get(buf),
             path: p.path.get(buf),
@@ -254,6 +323,29 @@ impl Conn {
         ctx: &mut ThreadCtx,
         s: &Http1Settings,
     ) -> Outcome {
+        // Only trusted front ends' headers count; everyone else's skip this branch.
+        if self.ex.info.trusted && s.proxy.reads_headers() {
+            let info = &self.ex.info;
+            match proxy::read_forwarded(
+                &s.proxy,
+                info.follow_forwarded_for,
+                info.scheme,
+                &self.parsed,
+                self.ex.body.buffer(),
+            ) {
+                Ok(f) => {
+                    if f.client != info.forwarded || f.scheme != info.url_scheme {
+                        let info = Arc::make_mut(&mut self.ex.info);
+                        info.forwarded = f.client;
+                        info.url_scheme = f.scheme;
+                    }
+                }
+                Err(e) => {
+                    self.reject(&e, h, ctx);
+                    return Outcome::Close;
+                }
+            }
+        }
         let p = &self.parsed;
         let span = |sp: h1::Span| (sp.start, sp.end);
         let head = &mut self.ex.head;

@@ -11,6 +11,7 @@ pub mod http1;
 pub mod listener;
 pub mod log;
 pub mod master;
+pub mod proxy;
 pub mod reloader;
 pub mod response;
 pub mod scoreboard;

@@ -443,19 +443,14 @@ fn on_listener(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, idx: usize
             }
         };
         let _ = sock.set_tcp_nodelay(true);
-        let (remote_addr, remote_port) = match addr.as_socket() {
-            Some(sa) => (sa.ip().to_canonical().to_string(), sa.port().to_string()),
-            None => (String::new(), String::new()),
-        };
-        let info = ConnInfo {
-            remote_addr,
-            remote_port,
-            server_name: l.server_name.clone(),
-            server_port: l.server_port.clone(),
-            scheme: "http",
-            listener: idx,
-            host_cache: Default::default(),
-        };
+        // Trust (forwarded_allow_ips, proxy_allow_ips) is decided here, once per connection.
+        let info = ConnInfo::accepted(
+            addr.as_socket(),
+            l.server_name.clone(),
+            l.server_port.clone(),
+            idx,
+            &sh.settings.http.proxy,
+        );
         let fd = sock.as_raw_fd();
         let mut conn = Box::new(Conn::new(sock, info, &sh.settings.http));
         let stopping = || sh.stopping();

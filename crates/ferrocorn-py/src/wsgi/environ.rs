@@ -20,6 +20,11 @@ pub struct Keys {
     pub content_type: Py<PyString>,
     pub content_length: Py<PyString>,
     pub wsgi_input: Py<PyString>,
+    pub url_scheme: Py<PyString>,
+    pub https: Py<PyString>,
+    pub proxy_protocol: Py<PyString>,
+    pub proxy_addr: Py<PyString>,
+    pub proxy_port: Py<PyString>,
     pub http11: Py<PyString>,
     pub http10: Py<PyString>,
     methods: Vec<(&'static [u8], Py<PyString>)>,
@@ -67,6 +72,11 @@ impl Keys {
             content_type: s("CONTENT_TYPE"),
             content_length: s("CONTENT_LENGTH"),
             wsgi_input: s("wsgi.input"),
+            url_scheme: s("wsgi.url_scheme"),
+            https: s("https"),
+            proxy_protocol: s("PROXY_PROTOCOL"),
+            proxy_addr: s("PROXY_ADDR"),
+            proxy_port: s("PROXY_PORT"),
             http11: s("HTTP/1.1"),
             http10: s("HTTP/1.0"),
             methods: ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"]
@@ -93,6 +103,14 @@ pub fn latin1_str<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
 struct ConnStrings {
     remote_addr: Py<PyString>,
     remote_port: Py<PyString>,
+    /// What the connection's PROXY header said, if one came.
+    proxy: Option<ProxyStrings>,
+}
+
+/// gunicorn's `PROXY_PROTOCOL`, and `PROXY_ADDR`/`PROXY_PORT` when the header had addresses.
+struct ProxyStrings {
+    protocol: Py<PyString>,
+    addr: Option<(Py<PyString>, Py<PyString>)>,
 }
 
 /// Scratch buffers reused across requests on one thread.
@@ -135,21 +153,47 @@ pub fn fill<'py>(
         "HTTP/1.0" => env.set_item(&keys.server_protocol, &keys.http10)?,
         other => env.set_item(&keys.server_protocol, other)?,
     }
-    let addr = ex.info.host_cache.get_or_init(|| {
+    let info = &*ex.info;
+    let pystr = |s: &str| PyString::new(py, s).unbind();
+    let addr = info.host_cache.get_or_init(|| {
         Box::new(ConnStrings {
-            remote_addr: PyString::new(py, &ex.info.remote_addr).unbind(),
-            remote_port: PyString::new(py, &ex.info.remote_port).unbind(),
+            remote_addr: pystr(&info.remote_addr),
+            remote_port: pystr(&info.remote_port),
+            proxy: info.proxy.as_ref().map(|p| ProxyStrings {
+                protocol: pystr(p.protocol),
+                addr: (!p.proxy_addr.is_empty())
+                    .then(|| (pystr(&p.proxy_addr), pystr(&p.proxy_port))),
+            }),
         })
     });
-    match addr.downcast_ref::<ConnStrings>() {
-        Some(c) => {
+    let cached = addr.downcast_ref::<ConnStrings>();
+    match (&info.forwarded, cached) {
+        // A trusted front end named this request's client.
+        (Some((a, p)), _) => {
+            env.set_item(&keys.remote_addr, a.as_str())?;
+            env.set_item(&keys.remote_port, p.as_str())?;
+        }
+        (None, Some(c)) => {
             env.set_item(&keys.remote_addr, &c.remote_addr)?;
             env.set_item(&keys.remote_port, &c.remote_port)?;
         }
-        None => {
-            env.set_item(&keys.remote_addr, ex.info.remote_addr.as_str())?;
-            env.set_item(&keys.remote_port, ex.info.remote_port.as_str())?;
+        (None, None) => {
+            env.set_item(&keys.remote_addr, info.remote_addr.as_str())?;
+            env.set_item(&keys.remote_port, info.remote_port.as_str())?;
         }
+    }
+    if let Some(proxy) = cached.and_then(|c| c.proxy.as_ref()) {
+        env.set_item(&keys.proxy_protocol, &proxy.protocol)?;
+        if let Some((a, p)) = &proxy.addr {
+            env.set_item(&keys.proxy_addr, a)?;
+            env.set_item(&keys.proxy_port, p)?;
+        }
+    }
+    // The listener's template says "http"; only a different scheme needs writing.
+    match info.url_scheme {
+        "" | "http" => {}
+        "https" => env.set_item(&keys.url_scheme, &keys.https)?,
+        other => env.set_item(&keys.url_scheme, other)?,
     }
     let style = req.style();
     for (name, value) in req.fields() {
