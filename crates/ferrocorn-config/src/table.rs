@@ -828,8 +828,8 @@ pub static SETTINGS: &[Setting] = &[
             Section::Proxies,
             Kind::CommaList,
             Def::List(&["127.0.0.1", "::1"]),
-            "Front ends (IPs, CIDR networks, or *) trusted to set secure_scheme_headers and \
-             forwarder_headers.",
+            "Front ends (IPs, CIDR networks, or *) trusted to set X-Forwarded-For, \
+             secure_scheme_headers and forwarder_headers.",
         )
     },
     Setting {
@@ -873,7 +873,8 @@ pub static SETTINGS: &[Setting] = &[
             Section::Proxies,
             Kind::Str,
             Def::Str("X-FORWARDED-FOR"),
-            "Header whose first address becomes REMOTE_ADDR when the peer is a trusted front end.",
+            "Header whose right-most untrusted address becomes REMOTE_ADDR when the peer is a \
+             trusted front end.",
         )
     },
     Setting {
