@@ -174,10 +174,6 @@ def test_every_atom(start_server, tmp_path):
     assert abs(float(secs) * 1_000_000 - d) <= 1, (secs, d)
 
 
-@ferrocorn_bug(
-    "crates/ferrocorn-server/src/http1.rs Conn::access_log passes the raw path span (p.path) as "
-    "Entry.path, so %(U)s and %({PATH_INFO}e)s log the still percent-encoded path; gunicorn logs "
-    "environ['PATH_INFO'], which is decoded (what the app saw)")
 def test_path_atoms_are_the_decoded_path_info(start_server, tmp_path):
     srv, acc = start_logged(start_server, tmp_path, "--access-logformat", "%(U)s|%({PATH_INFO}e)s|%(r)s")
     assert get(srv, "/sp%61ce%20here/x?k=%20")[0] == 200
@@ -200,10 +196,6 @@ def test_500_404_and_head_are_logged_with_their_status(start_server, tmp_path):
     assert by_request["HEAD /head-me HTTP/1.1"]["s"] == "200"
 
 
-@ferrocorn_bug(
-    "crates/ferrocorn-server/src/response.rs ResponseWriter::write counts the app's body in "
-    "body_bytes even when framing is None (HEAD, 204, 304) and nothing is sent, so %(B)s/%(b)s (and "
-    "post_request's resp.sent) report bytes that never went out; gunicorn logs 0")
 def test_bytes_count_only_body_bytes_sent_for_head_and_204(start_server, tmp_path):
     srv, acc = start_logged(start_server, tmp_path, "--access-logformat", "%(m)s %(s)s %(B)s")
     assert get(srv, "/head-me", method="HEAD") == (200, b"")
@@ -213,10 +205,6 @@ def test_bytes_count_only_body_bytes_sent_for_head_and_204(start_server, tmp_pat
 
 # -- escaping and the atoms' sources (gunicorn compatibility) -------------------------------------
 
-@ferrocorn_bug(
-    "crates/ferrocorn-server/src/access_log.rs AccessLog::atom writes header values verbatim; "
-    "gunicorn (glogging.SafeAtoms) escapes '\"' as '\\\"', so a User-Agent or Referer with a quote "
-    "breaks the quoted fields of the default format (log injection)")
 def test_quotes_in_values_are_escaped_like_gunicorn(start_server, tmp_path):
     srv, acc = start_logged(start_server, tmp_path)
     assert get(srv, "/q", {"User-Agent": 'evil" 200 "forged', "Referer": 'r"ef'})[0] == 200
@@ -241,19 +229,12 @@ def test_env_atom_reads_any_key_of_the_wsgi_environ(start_server, tmp_path):
     assert line == f"{local_port}|http|yes"
 
 
-@ferrocorn_bug(
-    "crates/ferrocorn-server/src/access_log.rs Entry::env matches the key case-sensitively; gunicorn "
-    "lower-cases {...} atom names, so %({remote_addr}e)s works there")
 def test_env_atom_name_is_case_insensitive_like_gunicorn(start_server, tmp_path):
     srv, acc = start_logged(start_server, tmp_path, "--access-logformat", "%({remote_addr}e)s")
     assert get(srv, "/")[0] == 200
     assert wait_lines(acc, 1) == ["127.0.0.1"]
 
 
-@ferrocorn_bug(
-    "crates/ferrocorn-server/src/access_log.rs Entry::env falls back to std::env::var, so "
-    "%({NAME}e)s logs the server process's environment variables (secrets included); gunicorn's "
-    "{var}e only sees the WSGI environ and logs '-'")
 def test_env_atom_does_not_read_the_process_environment(start_server, tmp_path):
     srv, acc = start_logged(start_server, tmp_path, "--access-logformat", "%({FERRO_TEST_SECRET}e)s",
                             env={"FERRO_TEST_SECRET": "s3cr3t-value"})
@@ -261,9 +242,6 @@ def test_env_atom_does_not_read_the_process_environment(start_server, tmp_path):
     assert wait_lines(acc, 1) == ["-"]
 
 
-@ferrocorn_bug(
-    "crates/ferrocorn-server/src/access_log.rs Entry::user accepts only 'Basic ' or 'basic '; the "
-    "scheme is case-insensitive (RFC 9110) and gunicorn accepts any case")
 def test_user_from_basic_auth_with_any_scheme_case(start_server, tmp_path):
     srv, acc = start_logged(start_server, tmp_path, "--access-logformat", "%(u)s")
     token = base64.b64encode(b"carol:pw").decode()
@@ -272,10 +250,6 @@ def test_user_from_basic_auth_with_any_scheme_case(start_server, tmp_path):
 
 
 @ferrocorn_only  # gunicorn accepts any %(name)s and logs '-' for unknown names
-@ferrocorn_bug(
-    "an unknown atom in --access-logformat passes --check-config (exit 0) and is only refused by "
-    "crates/ferrocorn-py/src/boot.rs access_log() after the sockets are bound (exit 1), while "
-    "docs/settings.md promises every value is validated before binding (exit 64)")
 def test_an_invalid_format_is_refused_before_binding(tmp_path):
     code, out, _ = run_to_exit(["--access-logfile", "-", "--access-logformat", "%(zz)s", "--check-config", APP],
                                tmp_path, timeout=20)

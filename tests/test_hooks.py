@@ -274,10 +274,6 @@ def test_start_up_hooks_run_in_order_in_the_right_processes(start_server, tmp_pa
         assert not of(recs, hook), f"{hook} ran during start-up: {of(recs, hook)}"
 
 
-@ferrocorn_bug((
-    "crates/ferrocorn-py/src/host.rs PyHost::hook builds the worker stand-in with age=slot "
-    "only for pre_fork; post_fork/post_worker_init/worker_exit use this_worker() (age 0) and "
-    "child_exit passes 0, so worker.age is not the same for one worker across its hooks"))
 def test_worker_age_is_the_same_in_every_hook_of_one_worker(start_server, tmp_path):
     srv, hooklog = start_hooked(start_server, tmp_path, "-w", "2")
     master = master_pid(srv)
@@ -399,10 +395,6 @@ def test_nworkers_changed_on_ttin_and_ttou_in_the_master(start_server, tmp_path)
     assert len(of(records(hooklog), "nworkers_changed")) == 2, records(hooklog)
 
 
-@ferrocorn_bug((
-    "crates/ferrocorn-py/src/host.rs PyHost::hook builds server.num_workers from "
-    "cfg.workers (the configured count), so inside nworkers_changed server.num_workers is the "
-    "start-up value, not the new count (gunicorn sets it before calling the hook)"))
 def test_nworkers_changed_sees_the_new_count_on_server(start_server, tmp_path):
     srv, hooklog = start_hooked(start_server, tmp_path, "-w", "1")
     master = master_pid(srv)
@@ -461,10 +453,6 @@ def test_worker_int_runs_in_a_worker_that_gets_int_or_quit(start_server, tmp_pat
     assert not [r for r in of(records(hooklog), "worker_int") if r["pid"] != a]
 
 
-@ferrocorn_bug((
-    "crates/ferrocorn-server/src/worker.rs on_signal_pipe: INT/QUIT call on_quick_exit "
-    "(worker_int) and then std::process::exit(0), skipping the worker_exit hook (and atexit) that "
-    "master.rs spawn() runs only when worker_main returns; gunicorn runs worker_exit on every exit"))
 def test_worker_exit_also_runs_after_worker_int(start_server, tmp_path):
     srv, hooklog = start_hooked(start_server, tmp_path, "-w", "1")
     master = master_pid(srv)
@@ -551,10 +539,6 @@ def test_a_hook_with_the_wrong_parameters_is_refused_at_load(tmp_path):
 
 # -- logging from hooks ---------------------------------------------------------------------------
 
-@ferrocorn_bug((
-    "python/ferrocorn/_hooks.py gives server.log/worker.log = logging.getLogger("
-    "'ferrocorn.hooks') with no handler and no level: info() is dropped (root level WARNING) and "
-    "warning() goes to sys.stderr through logging.lastResort, never to --error-logfile"))
 def test_server_log_and_worker_log_write_to_the_error_log(tmp_path):
     hooklog, err = tmp_path / "hooks.jsonl", tmp_path / "error.log"
     conf = hook_config(tmp_path, '''
@@ -612,10 +596,6 @@ def test_timeout_dumps_stacks_instead_of_calling_worker_abort(start_server, tmp_
 
 # -- post_request's short forms -------------------------------------------------------------------
 
-@ferrocorn_bug(
-    "post_request taking 2 or 3 parameters passes the arity check (crates/ferrocorn-config table: "
-    "'2 to 4 parameters') but crates/ferrocorn-py/src/wsgi/mod.rs PyHandler::handle always calls it "
-    "with 4 arguments, so it raises TypeError on every request; gunicorn wraps the short forms")
 @pytest.mark.parametrize("params", ["worker, req", "worker, req, environ"])
 def test_post_request_with_two_or_three_parameters(start_server, tmp_path, params):
     srv, hooklog = start_hooked(start_server, tmp_path, extra_conf=f'''

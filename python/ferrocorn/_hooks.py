@@ -16,7 +16,23 @@ import logging
 import os
 import types
 
+class _ErrorLogHandler(logging.Handler):
+    """Sends records to ferrocorn's error log, in its line format."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from ._ferrocorn import _log as write
+
+            write(record.levelname, self.format(record))
+        except Exception:  # a log call must never break a hook
+            self.handleError(record)
+
+
 _log = logging.getLogger("ferrocorn.hooks")
+if not any(isinstance(h, _ErrorLogHandler) for h in _log.handlers):
+    _log.addHandler(_ErrorLogHandler())
+    _log.setLevel(logging.DEBUG)
+    _log.propagate = False
 
 
 def server(pid: int, proc_name: str, num_workers: int) -> types.SimpleNamespace:

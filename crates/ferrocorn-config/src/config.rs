@@ -410,6 +410,13 @@ pub fn build(
         }
     }
 
+    if let Err(e) = crate::access_format::parse(&v.str("access_log_format")) {
+        return Err(ConfigError::usage(
+            "access_log_format",
+            format!("{} ({})", e.0, v.cite("access_log_format")),
+        ));
+    }
+
     // The app: a module or a file, whichever came from the higher-precedence source.
     let module = v.opt_str("wsgi_app").map(|m| (m, v.origin("wsgi_app")));
     let file = v.opt_str("wsgi_file").map(|f| (f, v.origin("wsgi_file")));

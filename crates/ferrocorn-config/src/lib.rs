@@ -13,6 +13,7 @@
 //! `ferrocorn._config.load` on the Python side, and their values arrive as [`RawValue`]s through
 //! [`Sources::python_file`].
 
+pub mod access_format;
 pub mod addr;
 mod cli;
 mod config;

@@ -1255,7 +1255,8 @@ pub static SETTINGS: &[Setting] = &[
         1,
         1,
         "worker_abort(worker)",
-        "Called in a worker that got ABRT (usually a timeout).",
+        "Accepted, never called: a worker past its timeout writes every thread's stack to the \
+         error log instead (its Python code may be stuck, so no hook could run reliably).",
     ),
     hook("pre_exec", 1, 1, "pre_exec(server)", "Called in the master before a new master is executed."),
     hook(

@@ -178,6 +178,53 @@ fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
     Ok(out)
 }
 
+/// What a worker runs when INT/QUIT makes it exit at once: gunicorn's `worker_int(worker)`, then
+/// `worker_exit(server, worker)`, then the interpreter's atexit handlers (a quick exit skips the
+/// normal way out, which would run them).
+fn quick_exit_hooks(
+    py: Python<'_>,
+    hooks: &Hooks,
+    cfg: &Config,
+) -> Arc<dyn Fn(usize) + Send + Sync> {
+    let worker_int = hooks.get("worker_int").map(|f| f.clone_ref(py));
+    let worker_exit = hooks.get("worker_exit").map(|f| f.clone_ref(py));
+    let proc_name = cfg.proc_name.clone();
+    let workers = cfg.workers;
+    Arc::new(move |slot: usize| {
+        Python::attach(|py| {
+            let me = std::process::id() as i32;
+            let master = nix::unistd::getppid().as_raw();
+            let run = |name: &str, f: &Py<PyAny>, with_server: bool| {
+                let res = py.import("ferrocorn._hooks").and_then(|h| {
+                    let w = h.call_method1("worker", (me, master, slot))?;
+                    if with_server {
+                        let server =
+                            h.call_method1("server", (master, proc_name.as_str(), workers))?;
+                        f.bind(py).call1((server, w))
+                    } else {
+                        f.bind(py).call1((w,))
+                    }
+                });
+                if let Err(e) = res {
+                    log::error(&format!(
+                        "Exception in {name} hook\n{}",
+                        crate::loader::traceback_text(py, &e)
+                    ));
+                }
+            };
+            if let Some(f) = &worker_int {
+                run("worker_int", f, false);
+            }
+            if let Some(f) = &worker_exit {
+                run("worker_exit", f, true);
+            }
+            if let Ok(atexit) = py.import("atexit") {
+                let _ = atexit.call_method0("_run_exitfuncs");
+            }
+        })
+    })
+}
+
 /// Removes the pidfile when dropped, if it still names this process.
 struct PidfileGuard(Option<std::path::PathBuf>);
 
@@ -317,29 +364,15 @@ fn start(py: Python<'_>, cfg: Config, hooks: Hooks) -> Result<(), i32> {
         log::critical(&m);
         EXIT_STARTUP
     })?;
+    if cfg.memory_report && http.access.is_none() {
+        log::warning("memory_report adds the worker's RSS to access-log lines, but there is no access log (--access-logfile)");
+    }
     let wsettings = WorkerSettings {
         threads: cfg.threads,
         http,
         graceful_timeout: cfg.graceful_timeout,
         ctl: None,
-        on_quick_exit: hooks.get("worker_int").map(|f| {
-            let f = f.clone_ref(py);
-            let hook: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-                Python::attach(|py| {
-                    let res = py
-                        .import("ferrocorn._hooks")
-                        .and_then(|h| h.call_method0("this_worker"))
-                        .and_then(|w| f.bind(py).call1((w,)));
-                    if let Err(e) = res {
-                        log::error(&format!(
-                            "Exception in worker_int hook\n{}",
-                            crate::loader::traceback_text(py, &e)
-                        ));
-                    }
-                })
-            });
-            hook
-        }),
+        on_quick_exit: Some(quick_exit_hooks(py, &hooks, &cfg)),
     };
     let msettings = MasterSettings {
         workers: cfg.workers,

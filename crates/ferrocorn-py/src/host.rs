@@ -150,24 +150,25 @@ impl Host for PyHost {
         set_process_title(title);
     }
 
-    fn hook(&self, event: Hook) {
+    fn hook(&self, event: Hook, num_workers: u32) {
         let name = match event {
             Hook::WhenReady { .. } => "when_ready",
             Hook::PreFork { .. } => "pre_fork",
-            Hook::PostFork => "post_fork",
-            Hook::PostWorkerInit => "post_worker_init",
-            Hook::WorkerExit => "worker_exit",
+            Hook::PostFork { .. } => "post_fork",
+            Hook::PostWorkerInit { .. } => "post_worker_init",
+            Hook::WorkerExit { .. } => "worker_exit",
             Hook::ChildExit { .. } => "child_exit",
             Hook::NworkersChanged { .. } => "nworkers_changed",
             Hook::OnReload => "on_reload",
             Hook::OnExit => "on_exit",
+            Hook::PreExec => "pre_exec",
         };
         if !self.hooks.contains_key(name) {
             return;
         }
         let in_worker = matches!(
             event,
-            Hook::PostFork | Hook::PostWorkerInit | Hook::WorkerExit
+            Hook::PostFork { .. } | Hook::PostWorkerInit { .. } | Hook::WorkerExit { .. }
         );
         let me = std::process::id() as i32;
         let master = if in_worker {
@@ -175,21 +176,24 @@ impl Host for PyHost {
         } else {
             me
         };
-        let (proc_name, workers) = (self.cfg.proc_name.clone(), self.cfg.workers);
+        let proc_name = self.cfg.proc_name.clone();
         Python::attach(|py| {
             call_hook(py, &self.hooks, name, |h| {
-                let server = h.call_method1("server", (master, proc_name.as_str(), workers))?;
-                let this_worker = || h.call_method1("worker", (me, master, 0));
+                let server = h.call_method1("server", (master, proc_name.as_str(), num_workers))?;
+                // `age` is the worker's slot number, the same in every hook of one worker.
+                let worker = |pid: Option<i32>, ppid: i32, slot: usize| {
+                    h.call_method1("worker", (pid, ppid, slot))
+                };
                 match event {
-                    Hook::PreFork { slot } => {
-                        let w = h.call_method1("worker", (py.None(), me, slot))?;
-                        PyTuple::new(py, [server, w])
+                    Hook::PreFork { slot } => PyTuple::new(py, [server, worker(None, me, slot)?]),
+                    Hook::PostFork { slot } | Hook::WorkerExit { slot } => {
+                        PyTuple::new(py, [server, worker(Some(me), master, slot)?])
                     }
-                    Hook::PostFork | Hook::WorkerExit => PyTuple::new(py, [server, this_worker()?]),
-                    Hook::PostWorkerInit => PyTuple::new(py, [this_worker()?]),
-                    Hook::ChildExit { pid } => {
-                        let w = h.call_method1("worker", (pid, me, 0))?;
-                        PyTuple::new(py, [server, w])
+                    Hook::PostWorkerInit { slot } => {
+                        PyTuple::new(py, [worker(Some(me), master, slot)?])
+                    }
+                    Hook::ChildExit { pid, slot } => {
+                        PyTuple::new(py, [server, worker(Some(pid), me, slot)?])
                     }
                     Hook::NworkersChanged { new, old } => PyTuple::new(
                         py,
@@ -199,7 +203,7 @@ impl Host for PyHost {
                             old.into_pyobject(py)?.into_any(),
                         ],
                     ),
-                    Hook::WhenReady { .. } | Hook::OnReload | Hook::OnExit => {
+                    Hook::WhenReady { .. } | Hook::OnReload | Hook::OnExit | Hook::PreExec => {
                         PyTuple::new(py, [server])
                     }
                 }

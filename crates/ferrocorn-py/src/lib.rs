@@ -19,9 +19,23 @@ fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
     boot::run(py, argv)
 }
 
+/// Write a message to the server's error log (used by the hooks' `server.log` / `worker.log`).
+#[pyfunction]
+fn _log(level: &str, message: &str) {
+    let level = match level {
+        "DEBUG" => ferrocorn_server::log::LogLevel::Debug,
+        "WARNING" => ferrocorn_server::log::LogLevel::Warning,
+        "ERROR" => ferrocorn_server::log::LogLevel::Error,
+        "CRITICAL" => ferrocorn_server::log::LogLevel::Critical,
+        _ => ferrocorn_server::log::LogLevel::Info,
+    };
+    ferrocorn_server::log::log(level, message);
+}
+
 #[pymodule]
 fn _ferrocorn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(_log, m)?)?;
     m.add_class::<wsgi::input::InputStream>()?;
     m.add_class::<wsgi::start_response::StartResponse>()?;
     m.add_class::<wsgi::file_wrapper::FileWrapper>()?;

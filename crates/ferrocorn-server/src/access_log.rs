@@ -15,115 +15,7 @@ use crate::log::civil_from_days;
 /// gunicorn's default format.
 pub const DEFAULT_FORMAT: &str = r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Atom {
-    RemoteAddr,
-    Dash,
-    User,
-    Time,
-    RequestLine,
-    Method,
-    UrlPath,
-    Query,
-    Protocol,
-    Status,
-    BodyBytes,
-    BodyBytesOrDash,
-    Referer,
-    UserAgent,
-    Seconds,
-    Micros,
-    Millis,
-    DecimalSeconds,
-    Pid,
-    ReqHeader(String),
-    RespHeader(String),
-    Env(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Lit(String),
-    Atom(Atom),
-}
-
-/// Why a format string was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FormatError(pub String);
-
-fn atom(name: &str) -> Result<Atom, FormatError> {
-    let a = match name {
-        "h" => Atom::RemoteAddr,
-        "l" => Atom::Dash,
-        "u" => Atom::User,
-        "t" => Atom::Time,
-        "r" => Atom::RequestLine,
-        "m" => Atom::Method,
-        "U" => Atom::UrlPath,
-        "q" => Atom::Query,
-        "H" => Atom::Protocol,
-        "s" => Atom::Status,
-        "B" => Atom::BodyBytes,
-        "b" => Atom::BodyBytesOrDash,
-        "f" => Atom::Referer,
-        "a" => Atom::UserAgent,
-        "T" => Atom::Seconds,
-        "D" => Atom::Micros,
-        "M" => Atom::Millis,
-        "L" => Atom::DecimalSeconds,
-        "p" => Atom::Pid,
-        _ => {
-            if let Some(inner) = name.strip_prefix('{') {
-                if let Some((key, kind)) = inner.rsplit_once('}') {
-                    return match kind {
-                        "i" => Ok(Atom::ReqHeader(key.to_ascii_lowercase())),
-                        "o" => Ok(Atom::RespHeader(key.to_ascii_lowercase())),
-                        "e" => Ok(Atom::Env(key.to_string())),
-                        _ => Err(FormatError(format!(
-                            "unknown atom %({name})s: expected {{name}}i, {{name}}o or {{name}}e"
-                        ))),
-                    };
-                }
-            }
-            return Err(FormatError(format!("unknown atom %({name})s")));
-        }
-    };
-    Ok(a)
-}
-
-/// Parse a gunicorn access-log format (`%(h)s`, `%({x-forwarded-for}i)s`, `%%`).
-fn parse_format(fmt: &str) -> Result<Vec<Piece>, FormatError> {
-    let mut out = Vec::new();
-    let mut lit = String::new();
-    let mut rest = fmt;
-    while let Some(i) = rest.find('%') {
-        lit.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(tail) = after.strip_prefix('%') {
-            lit.push('%');
-            rest = tail;
-            continue;
-        }
-        let Some(body) = after.strip_prefix('(') else {
-            return Err(FormatError(format!(
-                "'%' at byte {i} must start %(name)s or be %%"
-            )));
-        };
-        let close = body
-            .find(")s")
-            .ok_or_else(|| FormatError(format!("unterminated atom at byte {i}: expected ')s'")))?;
-        if !lit.is_empty() {
-            out.push(Piece::Lit(std::mem::take(&mut lit)));
-        }
-        out.push(Piece::Atom(atom(&body[..close])?));
-        rest = &body[close + 2..];
-    }
-    lit.push_str(rest);
-    if !lit.is_empty() {
-        out.push(Piece::Lit(lit));
-    }
-    Ok(out)
-}
+use ferrocorn_config::access_format::{parse as parse_format, Atom, Piece};
 
 /// What one finished request looks like to the access log.
 pub struct Entry<'a> {
@@ -143,6 +35,9 @@ pub struct Entry<'a> {
     pub response_head: &'a [u8],
     pub server_name: &'a str,
     pub server_port: &'a str,
+    pub remote_port: &'a str,
+    /// `wsgi.url_scheme` of the request.
+    pub scheme: &'a str,
 }
 
 impl Entry<'_> {
@@ -169,9 +64,11 @@ impl Entry<'_> {
     /// The user name of HTTP basic authentication, if any.
     fn user(&self) -> Option<String> {
         let auth = self.header("authorization")?;
-        let b64 = auth
-            .strip_prefix(b"Basic ")
-            .or_else(|| auth.strip_prefix(b"basic "))?;
+        // The scheme name is case-insensitive (RFC 9110 11.1).
+        let (scheme, b64) = auth.split_at_checked(6)?;
+        if !scheme.eq_ignore_ascii_case(b"basic ") {
+            return None;
+        }
         let raw = base64::engine::general_purpose::STANDARD
             .decode(b64.trim_ascii())
             .ok()?;
@@ -179,10 +76,14 @@ impl Entry<'_> {
         Some(String::from_utf8_lossy(user).into_owned())
     }
 
+    /// `{KEY}e`: the request's CGI/WSGI variables the server knows, looked up case-insensitively
+    /// like gunicorn. The server's own process environment is never exposed.
     fn env(&self, key: &str) -> Option<String> {
         let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        match key {
+        let upper = key.to_ascii_uppercase();
+        match upper.as_str() {
             "REMOTE_ADDR" => Some(self.remote_addr.to_string()),
+            "REMOTE_PORT" => Some(self.remote_port.to_string()),
             "REQUEST_METHOD" => Some(s(self.method)),
             "RAW_URI" => Some(s(self.raw_uri)),
             "PATH_INFO" => Some(s(self.path)),
@@ -190,10 +91,13 @@ impl Entry<'_> {
             "SERVER_PROTOCOL" => Some(self.protocol.to_string()),
             "SERVER_NAME" => Some(self.server_name.to_string()),
             "SERVER_PORT" => Some(self.server_port.to_string()),
-            _ => match key.strip_prefix("HTTP_") {
-                Some(h) => self.header(&h.replace('_', "-")).map(s),
-                None => std::env::var(key).ok(),
-            },
+            "SERVER_SOFTWARE" => Some(concat!("ferrocorn/", env!("CARGO_PKG_VERSION")).to_string()),
+            "WSGI.URL_SCHEME" => Some(self.scheme.to_string()),
+            "CONTENT_TYPE" => self.header("content-type").map(s),
+            "CONTENT_LENGTH" => self.header("content-length").map(s),
+            _ => upper
+                .strip_prefix("HTTP_")
+                .and_then(|h| self.header(&h.replace('_', "-")).map(s)),
         }
     }
 }
@@ -338,7 +242,18 @@ impl AccessLog {
         buf.push('\n');
     }
 
+    /// Render one atom, escaping `"` like gunicorn so a header value cannot forge a field.
     fn atom(&self, a: &Atom, e: &Entry<'_>, buf: &mut String) {
+        let start = buf.len();
+        self.atom_raw(a, e, buf);
+        if buf[start..].contains('"') {
+            let escaped = buf[start..].replace('"', "\\\"");
+            buf.truncate(start);
+            buf.push_str(&escaped);
+        }
+    }
+
+    fn atom_raw(&self, a: &Atom, e: &Entry<'_>, buf: &mut String) {
         let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let or_dash = |v: Option<String>| v.filter(|s| !s.is_empty()).unwrap_or_else(|| "-".into());
         match a {
@@ -369,12 +284,9 @@ impl AccessLog {
             Atom::BodyBytes => {
                 let _ = write!(buf, "{}", e.body_bytes);
             }
+            // gunicorn prints the number for `b` too ('-' only when unknown, which it never is here).
             Atom::BodyBytesOrDash => {
-                if e.body_bytes == 0 {
-                    buf.push('-');
-                } else {
-                    let _ = write!(buf, "{}", e.body_bytes);
-                }
+                let _ = write!(buf, "{}", e.body_bytes);
             }
             Atom::Referer => buf.push_str(&or_dash(e.header("referer").map(lossy))),
             Atom::UserAgent => buf.push_str(&or_dash(e.header("user-agent").map(lossy))),
@@ -483,6 +395,8 @@ mod tests {
             response_head: head,
             server_name: "127.0.0.1",
             server_port: "8000",
+            remote_port: "5555",
+            scheme: "http",
         }
     }
 

@@ -125,6 +125,8 @@ pub struct ThreadCtx {
     desc: Vec<u8>,
     /// Scratch for access-log lines.
     line: String,
+    /// Scratch for the decoded path of an access-log line.
+    path: Vec<u8>,
 }
 
 impl ThreadCtx {
@@ -135,6 +137,7 @@ impl ThreadCtx {
             finished: 0,
             desc: Vec::with_capacity(128),
             line: String::new(),
+            path: Vec::new(),
         }
     }
 }
@@ -291,6 +294,9 @@ impl Conn {
     ) {
         let buf = self.ex.body.buffer();
         let p = &self.parsed;
+        // `%(U)s` is PATH_INFO: percent-decoded, like the environ.
+        ctx.path.clear();
+        h1::percent_decode_into(p.path.get(buf), &mut ctx.path);
         let headers: Vec<(&[u8], &[u8])> = p
             .headers
             .iter()
@@ -301,7 +307,7 @@ impl Conn {
             remote_addr: self.ex.info.client_addr(),
             method: p.method.get(buf),
             raw_uri: p.target.get(buf),
-            path: p.path.get(buf),
+            path: &ctx.path,
             query: p.query.get(buf),
             protocol: self.ex.head.protocol,
             status: self.ex.resp.status(),
@@ -312,6 +318,8 @@ impl Conn {
             response_head: self.ex.resp.kept_head(),
             server_name: &self.ex.info.server_name,
             server_port: &self.ex.info.server_port,
+            remote_port: self.ex.info.client_port(),
+            scheme: self.ex.info.url_scheme,
         };
         log.format(&entry, &mut ctx.line);
         log.write_line(&ctx.line);

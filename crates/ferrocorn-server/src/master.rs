@@ -83,7 +83,8 @@ pub trait Host {
     /// Set the process title.
     fn set_title(&self, title: &str);
     /// A server hook point (gunicorn's names); the host runs the user's hook if one is set.
-    fn hook(&self, event: Hook);
+    /// `num_workers` is the master's current target.
+    fn hook(&self, event: Hook, num_workers: u32);
 }
 
 /// Server hook points, with what they describe (see docs/hooks.md).
@@ -94,13 +95,15 @@ pub enum Hook {
     /// Master, before forking a worker.
     PreFork { slot: usize },
     /// Worker, just after fork.
-    PostFork,
+    PostFork { slot: usize },
     /// Worker, after the app is loaded.
-    PostWorkerInit,
+    PostWorkerInit { slot: usize },
     /// Worker, about to exit.
-    WorkerExit,
+    WorkerExit { slot: usize },
     /// Master, after reaping a worker.
-    ChildExit { pid: i32 },
+    ChildExit { pid: i32, slot: usize },
+    /// Master, in the child about to exec a new master (USR2).
+    PreExec,
     /// Master: the number of workers changed (TTIN, TTOU, dynamic scaling).
     NworkersChanged { new: u32, old: u32 },
     /// Master: HUP.
@@ -208,9 +211,9 @@ pub fn run(
     };
     m.host
         .set_title(&format!("ferrocorn: master [{}]", m.s.proc_name));
-    m.host.hook(Hook::WhenReady { workers: m.target });
+    m.host.hook(Hook::WhenReady { workers: m.target }, m.target);
     m.run_loop();
-    m.host.hook(Hook::OnExit);
+    m.host.hook(Hook::OnExit, m.target);
     if let Some(p) = &m.s.pidfile {
         remove_pidfile_if_ours(p, m.pid);
     }
@@ -336,10 +339,13 @@ impl Master<'_> {
                 let old = self.target;
                 self.resize(sig);
                 if self.target != old {
-                    self.host.hook(Hook::NworkersChanged {
-                        new: self.target,
-                        old,
-                    });
+                    self.host.hook(
+                        Hook::NworkersChanged {
+                            new: self.target,
+                            old,
+                        },
+                        self.target,
+                    );
                 }
             }
             Signal::SIGUSR1 => {
@@ -431,7 +437,7 @@ impl Master<'_> {
     /// HUP: a new generation of workers; the old one is retired once the new one has booted.
     fn reload(&mut self) {
         self.generation += 1;
-        self.host.hook(Hook::OnReload);
+        self.host.hook(Hook::OnReload, self.target);
         log::info(&format!(
             "Handling signal: hup: reloading (generation {})",
             self.generation
@@ -490,6 +496,7 @@ impl Master<'_> {
                 env.extend(CString::new(format!("{INHERIT_ENV}={list}")).ok());
                 env.extend(CString::new("FERROCORN_PIDFILE_SUFFIX=.2").ok());
                 let _ = SignalPipe::reset(CAUGHT);
+                self.host.hook(Hook::PreExec, self.target);
                 let err = nix::unistd::execve(&exe_c, &args, &env);
                 log::critical(&format!("USR2: exec failed: {err:?}"));
                 std::process::exit(1);
@@ -516,11 +523,11 @@ impl Master<'_> {
             return;
         };
         self.board.claim(slot, now_ms());
-        self.host.hook(Hook::PreFork { slot });
+        self.host.hook(Hook::PreFork { slot }, self.target);
         match self.host.fork() {
             Ok(None) => {
                 let code = self.worker_main(slot);
-                self.host.hook(Hook::WorkerExit);
+                self.host.hook(Hook::WorkerExit { slot }, self.target);
                 self.host.worker_exit();
                 std::process::exit(code);
             }
@@ -557,11 +564,11 @@ impl Master<'_> {
             log::critical(&format!("cannot switch user/group: {e}"));
             return WORKER_BOOT_ERROR;
         }
-        self.host.hook(Hook::PostFork);
+        self.host.hook(Hook::PostFork { slot }, self.target);
         let Some(app) = self.host.boot() else {
             return WORKER_BOOT_ERROR;
         };
-        self.host.hook(Hook::PostWorkerInit);
+        self.host.hook(Hook::PostWorkerInit { slot }, self.target);
         let Some(handle) = self.board.handle(slot) else {
             return 1;
         };
@@ -575,6 +582,7 @@ impl Master<'_> {
             },
             reload_on_rss: self.s.reload_on_rss,
             parent: self.pid as i32,
+            slot,
         });
         let listeners = std::mem::take(&mut self.listeners);
         log::info(&format!("Worker booted (pid: {})", std::process::id()));
@@ -616,7 +624,13 @@ impl Master<'_> {
                 continue;
             };
             let w = self.workers.swap_remove(i);
-            self.host.hook(Hook::ChildExit { pid: pid.as_raw() });
+            self.host.hook(
+                Hook::ChildExit {
+                    pid: pid.as_raw(),
+                    slot: w.slot,
+                },
+                self.target,
+            );
             if code == Some(WORKER_BOOT_ERROR) && self.stop.is_none() {
                 log::critical(&format!("Worker (pid:{pid}) failed to boot: the application could not be loaded; shutting down"));
                 self.exit_code = APP_LOAD_ERROR;
@@ -716,10 +730,13 @@ impl Master<'_> {
         let old = self.target;
         self.scale_dynamic(d);
         if self.target != old {
-            self.host.hook(Hook::NworkersChanged {
-                new: self.target,
-                old,
-            });
+            self.host.hook(
+                Hook::NworkersChanged {
+                    new: self.target,
+                    old,
+                },
+                self.target,
+            );
         }
     }
 

@@ -265,10 +265,8 @@ impl ResponseWriter {
             return Ok(0);
         }
         let data = match self.framing {
-            BodyFraming::None => {
-                self.body_bytes += data.len() as u64;
-                return Ok(data.len());
-            }
+            // HEAD, 1xx, 204, 304: nothing is sent, and nothing is counted as sent.
+            BodyFraming::None => return Ok(data.len()),
             BodyFraming::Length(n) => {
                 let left = n.saturating_sub(self.body_bytes);
                 let take = (data.len() as u64).min(left) as usize;
@@ -309,10 +307,7 @@ impl ResponseWriter {
         u: &dyn Unlocker,
     ) -> io::Result<u64> {
         let len = match self.framing {
-            BodyFraming::None => {
-                self.body_bytes += len;
-                return Ok(len);
-            }
+            BodyFraming::None => return Ok(len),
             BodyFraming::Length(n) => len.min(n.saturating_sub(self.body_bytes)),
             _ => len,
         };

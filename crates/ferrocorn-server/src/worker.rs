@@ -32,8 +32,8 @@ pub struct WorkerSettings {
     pub graceful_timeout: Duration,
     /// Supervision by a master (None when the worker runs on its own, e.g. in tests).
     pub ctl: Option<WorkerCtl>,
-    /// Called when INT/QUIT makes the worker exit at once (gunicorn's `worker_int` hook).
-    pub on_quick_exit: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Called with the worker's slot when INT/QUIT makes it exit at once (hooks, atexit).
+    pub on_quick_exit: Option<Arc<dyn Fn(usize) + Send + Sync>>,
 }
 
 /// What a supervised worker reports and obeys.
@@ -46,6 +46,8 @@ pub struct WorkerCtl {
     pub reload_on_rss: u64,
     /// The master's pid: if our parent changes, the master died and we leave.
     pub parent: i32,
+    /// The worker's slot in the master's table (gunicorn's `worker.age` in hooks).
+    pub slot: usize,
 }
 
 /// Resident set size of this process in bytes (from /proc/self/statm).
@@ -508,7 +510,7 @@ fn on_signal_pipe(sh: &Shared) {
     for sig in sh.signals.drain() {
         if sig == libc::SIGINT || sig == libc::SIGQUIT {
             if let Some(f) = &sh.settings.on_quick_exit {
-                f();
+                f(sh.settings.ctl.map_or(0, |c| c.slot));
             }
             log::info("Quick shutdown: exiting now");
             std::process::exit(0);

@@ -36,6 +36,9 @@ pub struct WsgiApp {
     /// gunicorn's `pre_request(worker, req)` and `post_request(worker, req, environ, resp)` hooks.
     pre_request: Option<Py<PyAny>>,
     post_request: Option<Py<PyAny>>,
+    /// How many arguments `post_request` takes: gunicorn accepts (worker, req), (worker, req,
+    /// environ) and (worker, req, environ, resp).
+    post_request_arity: usize,
 }
 
 impl WsgiApp {
@@ -79,6 +82,7 @@ impl WsgiApp {
             script_name: script_name.into_bytes(),
             pre_request: None,
             post_request: None,
+            post_request_arity: 4,
         })
     }
 }
@@ -88,6 +92,15 @@ impl WsgiApp {
     pub fn set_request_hooks(&mut self, py: Python<'_>, hooks: &crate::settings::Hooks) {
         self.pre_request = hooks.get("pre_request").map(|f| f.clone_ref(py));
         self.post_request = hooks.get("post_request").map(|f| f.clone_ref(py));
+        if let Some(f) = &self.post_request {
+            let arity = py
+                .import("ferrocorn._config")
+                .and_then(|c| c.call_method1("describe_hook", (f,)))
+                .and_then(|t| t.extract::<(String, Option<u32>)>())
+                .ok()
+                .and_then(|(_, a)| a);
+            self.post_request_arity = arity.map_or(4, |a| (a as usize).clamp(2, 4));
+        }
     }
 }
 
@@ -192,9 +205,11 @@ impl Handler for PyHandler<'_, '_> {
                 .ok()
                 .and_then(|s| s.writer.as_ref().map(|w| (w.status(), w.body_bytes())))
                 .unwrap_or((0, 0));
+            let arity = self.app.post_request_arity;
             request_hook(py, "post_request", f, |h, w| {
                 let resp = h.call_method1("response", (status, sent))?;
-                PyTuple::new(py, [w, r.clone(), env.clone().into_any(), resp])
+                let all = [w, r.clone(), env.clone().into_any(), resp];
+                PyTuple::new(py, all.into_iter().take(arity))
             });
         }
         // Take the connection's reader and writer back. If the app still holds them busy on another
