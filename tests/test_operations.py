@@ -108,3 +108,32 @@ def test_reload_extra_file_restarts_the_worker_when_it_changes(start_server, tmp
     (after,) = wait_workers(master, 1, timeout=10, exclude=[before])
     assert after != before
     assert http_get(srv.host, srv.port, "/pid")[0] == 200
+
+
+def test_hup_rereads_the_config_file(start_server, tmp_path):
+    """HUP reloads the configuration (gunicorn): a changed worker count in the config file applies
+    to the new generation of workers."""
+    conf = tmp_path / "conf.py"
+    conf.write_text("workers = 1\n")
+    srv = start_server("-c", str(conf), APP, cwd=tmp_path)
+    master = master_pid(srv)
+    (first,) = wait_workers(master, 1)
+    conf.write_text("workers = 3\n")
+    os.kill(master, signal.SIGHUP)
+    new = wait_workers(master, 3, timeout=15, exclude=[first])
+    assert len(set(new)) == 3
+    srv.wait_for_log(r"Configuration reloaded: 3 workers", timeout=5)
+    assert http_get(srv.host, srv.port, "/pid")[0] == 200
+
+
+def test_hup_with_a_broken_config_keeps_serving_with_the_old_one(start_server, tmp_path):
+    conf = tmp_path / "conf.py"
+    conf.write_text("workers = 2\n")
+    srv = start_server("-c", str(conf), APP, cwd=tmp_path)
+    master = master_pid(srv)
+    old = wait_workers(master, 2)
+    conf.write_text("workers = 'many'\n")
+    os.kill(master, signal.SIGHUP)
+    srv.wait_for_log(r"keeping the current one", timeout=10)
+    wait_workers(master, 2, timeout=15, exclude=old)  # still a rolling restart, same count
+    assert http_get(srv.host, srv.port, "/pid")[0] == 200

@@ -24,7 +24,7 @@ pub const EXIT_APP_LOAD: i32 = 4;
 pub const EXIT_STARTUP: i32 = 1;
 
 pub fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
-    let (cfg, warnings, hooks) = match settings::load_settings(py, argv) {
+    let (cfg, warnings, hooks) = match settings::load_settings(py, argv.clone()) {
         settings::Outcome::Run(cfg, warnings, hooks) => (*cfg, warnings, hooks),
         settings::Outcome::Exit(code) => return code,
     };
@@ -53,13 +53,13 @@ pub fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
         log::critical(&format!("cannot set environment variables: {e}"));
         return EXIT_STARTUP;
     }
-    match start(py, cfg, hooks) {
+    match start(py, cfg, hooks, argv) {
         Ok(()) => 0,
         Err(code) => code,
     }
 }
 
-fn apply_raw_env(py: Python<'_>, cfg: &Config) -> PyResult<()> {
+pub fn apply_raw_env(py: Python<'_>, cfg: &Config) -> PyResult<()> {
     if cfg.raw_env.is_empty() {
         return Ok(());
     }
@@ -178,6 +178,66 @@ fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
     Ok(out)
 }
 
+/// The workers' settings from a validated config (also used again on HUP).
+pub fn worker_settings(
+    py: Python<'_>,
+    cfg: &Config,
+    hooks: &Hooks,
+) -> Result<WorkerSettings, String> {
+    let mut http = Http1Settings::new(
+        limits(cfg),
+        cfg.keepalive,
+        cfg.header_timeout,
+        cfg.client_timeout,
+        cfg.server_header.clone(),
+    );
+    // Trusted front ends may also send the underscore headers named in forwarder_headers.
+    http.trusted_limits.forwarder_headers = cfg
+        .forwarder_headers
+        .iter()
+        .map(|h| h.as_bytes().to_vec())
+        .collect();
+    http.proxy = ProxySettings::from_config(cfg);
+    http.access = access_log(cfg)?;
+    if cfg.memory_report && http.access.is_none() {
+        log::warning("memory_report adds the worker's RSS to access-log lines, but there is no access log (--access-logfile)");
+    }
+    Ok(WorkerSettings {
+        threads: cfg.threads,
+        http,
+        graceful_timeout: cfg.graceful_timeout,
+        ctl: None,
+        on_quick_exit: Some(quick_exit_hooks(py, hooks, cfg)),
+    })
+}
+
+/// The master's settings from a validated config (pidfile and re-exec details are set by the caller).
+pub fn master_settings(cfg: &Config) -> MasterSettings {
+    MasterSettings {
+        workers: cfg.workers,
+        threads: cfg.threads,
+        timeout: cfg.timeout,
+        graceful_timeout: cfg.graceful_timeout,
+        harakiri: cfg.harakiri,
+        max_requests: cfg.max_requests,
+        max_requests_jitter: cfg.max_requests_jitter,
+        reload_on_rss: cfg.reload_on_rss,
+        dynamic: cfg.dynamic.map(|(min, max, min_spare, max_spare)| Dynamic {
+            min,
+            max,
+            min_spare,
+            max_spare,
+        }),
+        pidfile: None,
+        proc_name: cfg.proc_name.clone(),
+        daemon: cfg.daemon,
+        user: cfg.user,
+        group: cfg.group,
+        reexec_argv: Vec::new(),
+        promote_pidfile_to: None,
+    }
+}
+
 /// What a worker runs when INT/QUIT makes it exit at once: gunicorn's `worker_int(worker)`, then
 /// `worker_exit(server, worker)`, then the interpreter's atexit handlers (a quick exit skips the
 /// normal way out, which would run them).
@@ -286,7 +346,7 @@ fn daemonize() -> Result<(), i32> {
     Ok(())
 }
 
-fn start(py: Python<'_>, cfg: Config, hooks: Hooks) -> Result<(), i32> {
+fn start(py: Python<'_>, cfg: Config, hooks: Hooks, argv: Vec<String>) -> Result<(), i32> {
     if let Some(mask) = cfg.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }
@@ -346,62 +406,20 @@ fn start(py: Python<'_>, cfg: Config, hooks: Hooks) -> Result<(), i32> {
     } else {
         None
     };
-    let mut http = Http1Settings::new(
-        limits(&cfg),
-        cfg.keepalive,
-        cfg.header_timeout,
-        cfg.client_timeout,
-        cfg.server_header.clone(),
-    );
-    // Trusted front ends may also send the underscore headers named in forwarder_headers.
-    http.trusted_limits.forwarder_headers = cfg
-        .forwarder_headers
-        .iter()
-        .map(|h| h.as_bytes().to_vec())
-        .collect();
-    http.proxy = ProxySettings::from_config(&cfg);
-    http.access = access_log(&cfg).map_err(|m| {
+    let wsettings = worker_settings(py, &cfg, &hooks).map_err(|m| {
         log::critical(&m);
         EXIT_STARTUP
     })?;
-    if cfg.memory_report && http.access.is_none() {
-        log::warning("memory_report adds the worker's RSS to access-log lines, but there is no access log (--access-logfile)");
-    }
-    let wsettings = WorkerSettings {
-        threads: cfg.threads,
-        http,
-        graceful_timeout: cfg.graceful_timeout,
-        ctl: None,
-        on_quick_exit: Some(quick_exit_hooks(py, &hooks, &cfg)),
-    };
-    let msettings = MasterSettings {
-        workers: cfg.workers,
-        threads: cfg.threads,
-        timeout: cfg.timeout,
-        graceful_timeout: cfg.graceful_timeout,
-        harakiri: cfg.harakiri,
-        max_requests: cfg.max_requests,
-        max_requests_jitter: cfg.max_requests_jitter,
-        reload_on_rss: cfg.reload_on_rss,
-        dynamic: cfg.dynamic.map(|(min, max, min_spare, max_spare)| Dynamic {
-            min,
-            max,
-            min_spare,
-            max_spare,
-        }),
-        pidfile: pidfile.clone(),
-        proc_name: cfg.proc_name.clone(),
-        daemon: cfg.daemon,
-        user: cfg.user,
-        group: cfg.group,
-        reexec_argv: original_argv(py),
-        promote_pidfile_to: suffix.as_ref().and(cfg.pidfile.clone()),
-    };
+    let mut msettings = master_settings(&cfg);
+    msettings.pidfile = pidfile.clone();
+    msettings.reexec_argv = original_argv(py);
+    msettings.promote_pidfile_to = suffix.as_ref().and(cfg.pidfile.clone());
     let host = PyHost {
-        cfg,
+        argv,
+        cfg: std::sync::Mutex::new(cfg),
         names,
         preloaded,
-        hooks,
+        hooks: std::sync::Mutex::new(hooks),
     };
     let code = py.detach(|| master::run(msettings, wsettings, listeners, &host));
     if code == 0 {

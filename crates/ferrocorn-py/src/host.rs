@@ -6,7 +6,8 @@ use std::io;
 use std::sync::Arc;
 
 use ferrocorn_config::Config;
-use ferrocorn_server::master::{Hook, Host};
+use ferrocorn_server::master::{Hook, Host, MasterSettings};
+use ferrocorn_server::worker::WorkerSettings;
 use pyo3::types::PyTuple;
 
 use crate::settings::call_hook;
@@ -20,12 +21,24 @@ use crate::wsgi::WsgiApp;
 pub type ListenerNames = Vec<(String, String)>;
 
 pub struct PyHost {
-    pub cfg: Config,
+    /// The command line, re-read with the config file on HUP.
+    pub argv: Vec<String>,
+    /// The current settings (replaced on HUP).
+    pub cfg: std::sync::Mutex<Config>,
     pub names: ListenerNames,
     /// The app loaded in the master (`--preload`).
     pub preloaded: Option<Arc<WsgiApp>>,
-    /// Server hooks from a Python config file.
-    pub hooks: crate::settings::Hooks,
+    /// Server hooks from a Python config file (replaced on HUP).
+    pub hooks: std::sync::Mutex<crate::settings::Hooks>,
+}
+
+impl PyHost {
+    fn cfg(&self) -> std::sync::MutexGuard<'_, Config> {
+        self.cfg.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn hooks(&self) -> std::sync::MutexGuard<'_, crate::settings::Hooks> {
+        self.hooks.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Load the app and prepare its environ templates; `None` after logging why not.
@@ -114,7 +127,7 @@ impl Host for PyHost {
         Python::attach(|py| {
             let app: Arc<WsgiApp> = match &self.preloaded {
                 Some(a) => a.clone(),
-                None => Arc::new(load_app(py, &self.cfg, &self.names, &self.hooks)?),
+                None => Arc::new(load_app(py, &self.cfg(), &self.names, &self.hooks())?),
             };
             // SIGUSR2 from the master (timeout, harakiri) -> every Python thread's stack in the error log.
             let dump = py.import("faulthandler").and_then(|fh| {
@@ -127,14 +140,45 @@ impl Host for PyHost {
             if let Err(e) = dump {
                 log::warning(&format!("stack dumps on timeout unavailable: {e}"));
             }
-            if self.cfg.reload {
+            let cfg = self.cfg();
+            if cfg.reload {
                 let mut files = module_files(py);
-                files.extend(self.cfg.reload_extra_files.iter().cloned());
+                files.extend(cfg.reload_extra_files.iter().cloned());
                 if let Err(e) = ferrocorn_server::reloader::watch(files) {
                     log::error(&format!("--reload: cannot watch files: {e}"));
                 }
             }
             Some(app as Arc<dyn App>)
+        })
+    }
+
+    fn reload_settings(&self) -> Option<(MasterSettings, WorkerSettings)> {
+        Python::attach(|py| {
+            let (cfg, warnings, hooks) = match crate::settings::load_settings(py, self.argv.clone())
+            {
+                crate::settings::Outcome::Run(cfg, warnings, hooks) => (*cfg, warnings, hooks),
+                crate::settings::Outcome::Exit(_) => {
+                    log::error("HUP: the configuration is invalid now (see above); keeping the current one");
+                    return None;
+                }
+            };
+            for w in &warnings {
+                log::warning(w);
+            }
+            if let Err(e) = crate::boot::apply_raw_env(py, &cfg) {
+                log::error(&format!("HUP: cannot set environment variables: {e}"));
+            }
+            let ws = match crate::boot::worker_settings(py, &cfg, &hooks) {
+                Ok(ws) => ws,
+                Err(e) => {
+                    log::error(&format!("HUP: {e}; keeping the current configuration"));
+                    return None;
+                }
+            };
+            let ms = crate::boot::master_settings(&cfg);
+            *self.cfg() = cfg;
+            *self.hooks() = hooks;
+            Some((ms, ws))
         })
     }
 
@@ -163,7 +207,8 @@ impl Host for PyHost {
             Hook::OnExit => "on_exit",
             Hook::PreExec => "pre_exec",
         };
-        if !self.hooks.contains_key(name) {
+        let hooks = self.hooks();
+        if !hooks.contains_key(name) {
             return;
         }
         let in_worker = matches!(
@@ -176,9 +221,9 @@ impl Host for PyHost {
         } else {
             me
         };
-        let proc_name = self.cfg.proc_name.clone();
+        let proc_name = self.cfg().proc_name.clone();
         Python::attach(|py| {
-            call_hook(py, &self.hooks, name, |h| {
+            call_hook(py, &hooks, name, |h| {
                 let server = h.call_method1("server", (master, proc_name.as_str(), num_workers))?;
                 // `age` is the worker's slot number, the same in every hook of one worker.
                 let worker = |pid: Option<i32>, ppid: i32, slot: usize| {

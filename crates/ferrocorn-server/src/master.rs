@@ -80,6 +80,8 @@ pub trait Host {
     fn boot(&self) -> Option<Arc<dyn App>>;
     /// In a worker about to exit (atexit handlers).
     fn worker_exit(&self);
+    /// HUP: read the configuration again; `None` keeps the current one (the reason is logged).
+    fn reload_settings(&self) -> Option<(MasterSettings, WorkerSettings)>;
     /// Set the process title.
     fn set_title(&self, title: &str);
     /// A server hook point (gunicorn's names); the host runs the user's hook if one is set.
@@ -437,6 +439,9 @@ impl Master<'_> {
     /// HUP: a new generation of workers; the old one is retired once the new one has booted.
     fn reload(&mut self) {
         self.generation += 1;
+        if let Some((ms, ws)) = self.host.reload_settings() {
+            self.apply_settings(ms, ws);
+        }
         self.host.hook(Hook::OnReload, self.target);
         log::info(&format!(
             "Handling signal: hup: reloading (generation {})",
@@ -449,6 +454,30 @@ impl Master<'_> {
         for _ in 0..self.target {
             self.spawn();
         }
+    }
+
+    /// Take over re-read settings. Sockets, the pidfile, daemon mode, user/group and the
+    /// scoreboard size stay as they were (changing them needs a restart or USR2).
+    fn apply_settings(&mut self, mut ms: MasterSettings, ws: WorkerSettings) {
+        ms.pidfile = self.s.pidfile.take();
+        ms.promote_pidfile_to = self.s.promote_pidfile_to.take();
+        ms.reexec_argv = std::mem::take(&mut self.s.reexec_argv);
+        ms.daemon = self.s.daemon;
+        ms.user = self.s.user;
+        ms.group = self.s.group;
+        if ms.threads > self.s.threads {
+            log::warning("HUP: more threads than at start: the extra threads are not watched by --harakiri until a restart");
+        }
+        ms.threads = self.s.threads.max(ms.threads);
+        if ms.dynamic.is_none() && ms.workers != self.s.workers {
+            self.target = ms.workers.max(1);
+        }
+        log::info(&format!(
+            "Configuration reloaded: {} workers x {} threads",
+            self.target, ws.threads
+        ));
+        self.s = ms;
+        self.wsettings = ws;
     }
 
     /// USR2: exec a new master that inherits our listening sockets; we keep running (WINCH then
