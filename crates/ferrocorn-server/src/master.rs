@@ -340,15 +340,7 @@ impl Master<'_> {
             Signal::SIGTTIN | Signal::SIGTTOU => {
                 let old = self.target;
                 self.resize(sig);
-                if self.target != old {
-                    self.host.hook(
-                        Hook::NworkersChanged {
-                            new: self.target,
-                            old,
-                        },
-                        self.target,
-                    );
-                }
+                self.target_changed(old);
             }
             Signal::SIGUSR1 => {
                 log::info("Handling signal: usr1: reopening log files");
@@ -375,6 +367,19 @@ impl Master<'_> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Tell the `nworkers_changed` hook when the target moved away from `old`.
+    fn target_changed(&self, old: u32) {
+        if self.target != old {
+            self.host.hook(
+                Hook::NworkersChanged {
+                    new: self.target,
+                    old,
+                },
+                self.target,
+            );
         }
     }
 
@@ -758,15 +763,7 @@ impl Master<'_> {
         self.last_scale = Instant::now();
         let old = self.target;
         self.scale_dynamic(d);
-        if self.target != old {
-            self.host.hook(
-                Hook::NworkersChanged {
-                    new: self.target,
-                    old,
-                },
-                self.target,
-            );
-        }
+        self.target_changed(old);
     }
 
     fn scale_dynamic(&mut self, d: Dynamic) {
