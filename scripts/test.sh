@@ -9,6 +9,7 @@ PY=${PYTHON:-python3}
 # Debian packages the tests drive for real (installed only when missing).
 need_apt=()
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)   # real nginx in front (proxy_pass to a Unix socket)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== apt-get install ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

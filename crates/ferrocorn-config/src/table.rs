@@ -260,7 +260,6 @@ const BYTES: Kind = Kind::Int {
 
 const PENDING_UWSGI: Status = Status::Pending("the uwsgi protocol front end");
 const PENDING_FASTCGI: Status = Status::Pending("the FastCGI front end");
-const PENDING_UNIX: Status = Status::Pending("Unix-socket support");
 
 /// gunicorn's default access log format.
 pub const DEFAULT_ACCESS_LOG_FORMAT: &str =
@@ -430,7 +429,7 @@ pub static SETTINGS: &[Setting] = &[
         ini: &["chmod-socket"],
         meta: "MODE",
         optional_value: Some("666"),
-        status: PENDING_UNIX,
+        status: Status::Active,
         default_doc: Some("unset: the umask decides"),
         ..base(
             "chmod_socket",
@@ -445,7 +444,7 @@ pub static SETTINGS: &[Setting] = &[
         ini: &["chown-socket"],
         meta: "USER[:GROUP]",
         check: Some(checks::chown),
-        status: PENDING_UNIX,
+        status: Status::Active,
         ..base(
             "chown_socket",
             Section::Sockets,
@@ -457,7 +456,7 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         flags: &["vacuum"],
         ini: &["vacuum"],
-        status: PENDING_UNIX,
+        status: Status::Active,
         ..base(
             "vacuum",
             Section::Sockets,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ferrocorn_config::{Config, HeaderMap};
+use ferrocorn_config::{Config, HeaderMap, ListenAddr};
 use ferrocorn_proto::http1::{HeaderMapPolicy, Limits};
 use ferrocorn_server::access_log::AccessLog;
 use ferrocorn_server::http1::Http1Settings;
@@ -128,6 +128,46 @@ fn setup_paths(py: Python<'_>, cfg: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// chmod-socket / chown-socket for Unix socket files.
+fn unix_options(cfg: &Config) -> Result<listener::UnixOptions, String> {
+    let owner = match &cfg.chown_socket {
+        None => None,
+        Some(spec) => {
+            let (user, group) = match spec.split_once(':') {
+                Some((u, g)) => (u, Some(g)),
+                None => (spec.as_str(), None),
+            };
+            let uid = match user {
+                "" => None,
+                u => Some(match u.parse::<u32>() {
+                    Ok(n) => n,
+                    Err(_) => nix::unistd::User::from_name(u)
+                        .ok()
+                        .flatten()
+                        .map(|x| x.uid.as_raw())
+                        .ok_or_else(|| format!("chown_socket: no such user {u:?}"))?,
+                }),
+            };
+            let gid = match group {
+                None | Some("") => None,
+                Some(g) => Some(match g.parse::<u32>() {
+                    Ok(n) => n,
+                    Err(_) => nix::unistd::Group::from_name(g)
+                        .ok()
+                        .flatten()
+                        .map(|x| x.gid.as_raw())
+                        .ok_or_else(|| format!("chown_socket: no such group {g:?}"))?,
+                }),
+            };
+            Some((uid, gid))
+        }
+    };
+    Ok(listener::UnixOptions {
+        mode: cfg.chmod_socket,
+        owner,
+    })
+}
+
 /// Listening sockets: inherited from a re-executing master (USR2) or systemd, else bound now.
 fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
     if let Ok(list) = std::env::var(master::INHERIT_ENV) {
@@ -172,8 +212,31 @@ fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
             other.join(", ")
         ));
     }
-    for b in &cfg.binds {
-        out.extend(listener::bind(b, cfg.backlog).map_err(|e| e.to_string())?);
+    let unix = unix_options(cfg)?;
+    for l in cfg
+        .listeners
+        .iter()
+        .filter(|l| l.protocol == ferrocorn_config::Protocol::Http)
+    {
+        match &l.addr {
+            ListenAddr::Tcp { host, port } => {
+                let spec = if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
+                out.extend(listener::bind(&spec, cfg.backlog).map_err(|e| e.to_string())?);
+            }
+            ListenAddr::Unix(path) => {
+                out.push(listener::bind_unix(path, cfg.backlog, &unix).map_err(|e| e.to_string())?)
+            }
+            ListenAddr::Fd(fd) => out.push(listener::inherit(*fd).map_err(|e| e.to_string())?),
+            ListenAddr::Abstract(name) => {
+                return Err(format!(
+                    "cannot listen on @{name}: abstract Unix sockets are not supported yet"
+                ))
+            }
+        }
     }
     Ok(out)
 }
@@ -235,6 +298,7 @@ pub fn master_settings(cfg: &Config) -> MasterSettings {
         group: cfg.group,
         reexec_argv: Vec::new(),
         promote_pidfile_to: None,
+        vacuum: cfg.vacuum,
     }
 }
 

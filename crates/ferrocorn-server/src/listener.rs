@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -15,6 +16,68 @@ pub struct Listener {
     pub server_name: String,
     /// `SERVER_PORT` for connections accepted here.
     pub server_port: String,
+    /// The socket file of a Unix listener and its inode, so `--vacuum` removes only our own file.
+    pub unix_file: Option<(PathBuf, u64)>,
+}
+
+/// How a Unix socket file is set up (uWSGI's chmod-socket / chown-socket).
+#[derive(Debug, Clone, Default)]
+pub struct UnixOptions {
+    /// File mode, e.g. 0o666.
+    pub mode: Option<u32>,
+    /// Owner and group ids.
+    pub owner: Option<(Option<u32>, Option<u32>)>,
+}
+
+/// Bind a Unix socket file. A stale file left by a dead server (nothing accepts on it) is replaced;
+/// a live one is an error, so two servers never share a path by accident.
+pub fn bind_unix(path: &Path, backlog: i32, opts: &UnixOptions) -> Result<Listener, BindError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let err = |message: String| BindError {
+        address: format!("unix:{}", path.display()),
+        message,
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(err("the path exists and is not a socket".into()));
+        }
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => return Err(err("another server is listening on it".into())),
+            Err(_) => std::fs::remove_file(path)
+                .map_err(|e| err(format!("cannot remove the stale socket: {e}")))?,
+        }
+    }
+    let sock =
+        Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None).map_err(|e| err(e.to_string()))?;
+    let addr = socket2::SockAddr::unix(path).map_err(|e| err(e.to_string()))?;
+    sock.bind(&addr).map_err(|e| err(e.to_string()))?;
+    sock.listen(backlog).map_err(|e| err(e.to_string()))?;
+    sock.set_nonblocking(true).map_err(|e| err(e.to_string()))?;
+    if let Some(mode) = opts.mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| err(format!("chmod: {e}")))?;
+    }
+    if let Some((uid, gid)) = opts.owner {
+        std::os::unix::fs::chown(path, uid, gid).map_err(|e| err(format!("chown: {e}")))?;
+    }
+    let ino = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
+    Ok(Listener {
+        url: format!("unix:{}", path.display()),
+        server_name: path.display().to_string(),
+        server_port: String::new(),
+        sock,
+        unix_file: Some((path.to_path_buf(), ino)),
+    })
+}
+
+/// Remove a Unix socket file we created, if it is still ours (same inode).
+pub fn vacuum(l: &Listener) {
+    use std::os::unix::fs::MetadataExt;
+    if let Some((path, ino)) = &l.unix_file {
+        if std::fs::metadata(path).is_ok_and(|m| m.ino() == *ino) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Why an address could not be used.
@@ -123,9 +186,25 @@ pub fn inherit(fd: std::os::fd::RawFd) -> Result<Listener, BindError> {
                 server_name: a.ip().to_string(),
                 server_port: a.port().to_string(),
                 sock,
+                unix_file: None,
             })
         }
-        None => Err(err("inherited socket is not a TCP socket".into())),
+        None => match local.as_pathname() {
+            Some(path) => {
+                use std::os::unix::fs::MetadataExt;
+                let ino = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
+                Ok(Listener {
+                    url: format!("unix:{}", path.display()),
+                    server_name: path.display().to_string(),
+                    server_port: String::new(),
+                    unix_file: Some((path.to_path_buf(), ino)),
+                    sock,
+                })
+            }
+            None => Err(err(
+                "inherited socket is neither TCP nor a Unix socket file".into(),
+            )),
+        },
     }
 }
 
@@ -153,6 +232,7 @@ pub fn bind(address: &str, backlog: i32) -> Result<Vec<Listener>, BindError> {
             server_name: local.ip().to_string(),
             server_port: local.port().to_string(),
             sock,
+            unix_file: None,
         });
     }
     Ok(out)

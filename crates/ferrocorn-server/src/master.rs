@@ -69,6 +69,8 @@ pub struct MasterSettings {
     pub reexec_argv: Vec<std::ffi::OsString>,
     /// Set in a master started by USR2: once the old master is gone, move our `<pidfile>.2` here.
     pub promote_pidfile_to: Option<PathBuf>,
+    /// Remove our Unix socket files on exit (uWSGI's vacuum).
+    pub vacuum: bool,
 }
 
 /// What the master needs from the application host (Python): forking with the runtime's
@@ -216,6 +218,12 @@ pub fn run(
     m.host.hook(Hook::WhenReady { workers: m.target }, m.target);
     m.run_loop();
     m.host.hook(Hook::OnExit, m.target);
+    // A new master started by USR2 serves on the same socket files: leave them to it.
+    if m.s.vacuum && m.reexec_child.is_none() {
+        for l in &m.listeners {
+            crate::listener::vacuum(l);
+        }
+    }
     if let Some(p) = &m.s.pidfile {
         remove_pidfile_if_ours(p, m.pid);
     }
@@ -470,6 +478,7 @@ impl Master<'_> {
         ms.daemon = self.s.daemon;
         ms.user = self.s.user;
         ms.group = self.s.group;
+        ms.vacuum = self.s.vacuum;
         if ms.threads > self.s.threads {
             log::warning("HUP: more threads than at start: the extra threads are not watched by --harakiri until a restart");
         }
