@@ -23,6 +23,7 @@ from urllib.parse import quote
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
+from proctools import in_flight, completed_ok  # noqa: E402
 from proctools import (  # noqa: E402
     BackgroundRequest,
     LoadGen,
@@ -49,20 +50,6 @@ from proctools import (  # noqa: E402
 ferrocorn_only = pytest.mark.ferrocorn_only
 APP = "proc_apps:app"
 PROC_APPS = Path(__file__).resolve().parent / "apps" / "proc_apps.py"
-
-
-def _in_flight(srv, tmp_path, path, name="in-flight", timeout=30.0):
-    """Start GET ``path`` in a thread and return once the app has entered it (marker file written)."""
-    marker = tmp_path / name
-    sep = "&" if "?" in path else "?"
-    req = BackgroundRequest(srv.host, srv.port, f"{path}{sep}marker={quote(str(marker))}", timeout=timeout)
-    req.start()
-    wait_for(marker.exists, 10, message="the request to reach the app")
-    return req
-
-
-def _completed_ok(req) -> bool:
-    return req.error is None and req.result is not None and req.result[0] == 200
 
 
 def _runs(seq):
@@ -118,7 +105,7 @@ def test_threads_serve_requests_concurrently_in_one_worker(start_server, tmp_pat
     for r in reqs:
         r.finish(10)
     elapsed = time.monotonic() - t0
-    assert all(_completed_ok(r) for r in reqs), [r.result or r.error for r in reqs]
+    assert all(completed_ok(r) for r in reqs), [r.result or r.error for r in reqs]
     assert {json.loads(r.result[1])["pid"] for r in reqs} == {worker}
     assert elapsed < 2.5, f"4 x 1 s requests on 4 threads took {elapsed:.1f}s (serialised?)"
 
@@ -213,12 +200,12 @@ def _stuck_worker_is_replaced(start_server, tmp_path, *extra):
     srv = start_server("-w", "1", "--threads", "1", "-t", "2", *extra, APP, cwd=tmp_path)
     master = master_pid(srv)
     (stuck,) = wait_workers(master, 1)
-    req = _in_flight(srv, tmp_path, "/stuck")
+    req = in_flight(srv, tmp_path, "/stuck")
     t0 = time.monotonic()
     (replacement,) = wait_workers(master, 1, timeout=12, exclude=[stuck])
     waited = time.monotonic() - t0
     req.finish(5)
-    assert not _completed_ok(req)
+    assert not completed_ok(req)
     assert waited > 1.5, f"worker replaced after {waited:.1f}s, before its 2 s timeout"
     assert served_by(srv) == replacement
     wait_pids_gone([stuck])
@@ -253,7 +240,7 @@ def test_harakiri_recycles_a_worker_with_one_overlong_request_while_others_answe
     srv = start_server("-w", "1", "--threads", "4", "-t", "30", "--harakiri", "3", APP, cwd=tmp_path)
     master = master_pid(srv)
     (worker,) = wait_workers(master, 1)
-    victim = _in_flight(srv, tmp_path, "/sleep/harakiri-victim?s=60", timeout=60)
+    victim = in_flight(srv, tmp_path, "/sleep/harakiri-victim?s=60", timeout=60)
     t0 = time.monotonic()
     answered = 0
     while time.monotonic() - t0 < 1.5:  # the other threads keep answering meanwhile
@@ -263,7 +250,7 @@ def test_harakiri_recycles_a_worker_with_one_overlong_request_while_others_answe
     (replacement,) = wait_workers(master, 1, timeout=10, exclude=[worker])
     waited = time.monotonic() - t0
     victim.finish(5)
-    assert not _completed_ok(victim)
+    assert not completed_ok(victim)
     assert waited > 2.5, f"recycled after {waited:.1f}s, before --harakiri 3"
     srv.wait_for_log(r"/sleep/harakiri-victim", timeout=3)
     assert served_by(srv) == replacement

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
+from proctools import in_flight, completed_ok  # noqa: E402
 from proctools import (  # noqa: E402
     BackgroundRequest,
     FileLoggedServer,
@@ -40,20 +41,6 @@ from proctools import (  # noqa: E402
 
 ferrocorn_only = pytest.mark.ferrocorn_only
 APP = "proc_apps:app"
-
-
-def _in_flight(srv, tmp_path, path, name="in-flight", timeout=30.0):
-    """Start GET ``path`` in a thread and return once the app has entered it (marker file written)."""
-    marker = tmp_path / name
-    sep = "&" if "?" in path else "?"
-    req = BackgroundRequest(srv.host, srv.port, f"{path}{sep}marker={quote(str(marker))}", timeout=timeout)
-    req.start()
-    wait_for(marker.exists, 10, message="the request to reach the app")
-    return req
-
-
-def _completed_ok(req) -> bool:
-    return req.error is None and req.result is not None and req.result[0] == 200
 
 
 # -- HUP ------------------------------------------------------------------------------------------
@@ -242,13 +229,13 @@ def test_term_is_graceful_in_flight_request_completes_then_exit_0(start_server, 
     srv = start_server("-w", "1", "--graceful-timeout", "3", "--pid", str(pidfile), APP, cwd=tmp_path)
     master = master_pid(srv)
     ws = wait_workers(master, 1)
-    req = _in_flight(srv, tmp_path, "/sleep?s=1")
+    req = in_flight(srv, tmp_path, "/sleep?s=1")
     t0 = time.monotonic()
     os.kill(master, signal.SIGTERM)
     rc = srv.proc.wait(10)
     elapsed = time.monotonic() - t0
     req.finish(5)
-    assert _completed_ok(req), f"in-flight request was not completed: {req.result or req.error!r}"
+    assert completed_ok(req), f"in-flight request was not completed: {req.result or req.error!r}"
     assert rc == 0
     assert elapsed < 3 + 1.5, f"graceful stop took {elapsed:.1f}s with --graceful-timeout 3"
     assert port_closed(srv.host, srv.port), "the listening port is still open after the master exited"
@@ -260,13 +247,13 @@ def test_term_cuts_off_a_request_longer_than_graceful_timeout(start_server, tmp_
     srv = start_server("-w", "1", "--graceful-timeout", "2", APP, cwd=tmp_path)
     master = master_pid(srv)
     ws = wait_workers(master, 1)
-    req = _in_flight(srv, tmp_path, "/sleep?s=30")
+    req = in_flight(srv, tmp_path, "/sleep?s=30")
     t0 = time.monotonic()
     os.kill(master, signal.SIGTERM)
     rc = srv.proc.wait(10)
     elapsed = time.monotonic() - t0
     req.finish(5)
-    assert not _completed_ok(req), "a 30 s request cannot have completed"
+    assert not completed_ok(req), "a 30 s request cannot have completed"
     assert rc == 0
     assert 1.5 <= elapsed < 2 + 3, f"exit {elapsed:.1f}s after TERM; expected about --graceful-timeout 2"
     assert port_closed(srv.host, srv.port)
@@ -278,7 +265,7 @@ def test_int_and_quit_stop_quickly_despite_a_long_request(start_server, tmp_path
     srv = start_server("-w", "2", "--graceful-timeout", "10", APP, cwd=tmp_path)
     master = master_pid(srv)
     ws = wait_workers(master, 2)
-    req = _in_flight(srv, tmp_path, "/sleep?s=30")
+    req = in_flight(srv, tmp_path, "/sleep?s=30")
     t0 = time.monotonic()
     os.kill(master, sig)
     rc = srv.proc.wait(10)
@@ -286,7 +273,7 @@ def test_int_and_quit_stop_quickly_despite_a_long_request(start_server, tmp_path
     req.finish(5)
     assert elapsed < 4, f"quick stop took {elapsed:.1f}s (a graceful stop would wait up to 10 s)"
     assert rc == 0
-    assert not _completed_ok(req)
+    assert not completed_ok(req)
     assert port_closed(srv.host, srv.port)
     wait_pids_gone(ws)
 

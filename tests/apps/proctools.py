@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+from urllib.parse import quote
 import time
 from pathlib import Path
 
@@ -199,6 +200,21 @@ class BackgroundRequest(threading.Thread):
         self.join(timeout)
         assert not self.is_alive(), f"request {self.args_[2]} still running after {timeout}s"
         return self
+
+
+def in_flight(srv, tmp_path, path, name="in-flight", timeout=30.0):
+    """Start GET ``path`` in a thread and return once the app has entered it (marker file written)."""
+    marker = tmp_path / name
+    sep = "&" if "?" in path else "?"
+    req = BackgroundRequest(srv.host, srv.port, f"{path}{sep}marker={quote(str(marker))}", timeout=timeout)
+    req.start()
+    wait_for(marker.exists, 10, message="the request to reach the app")
+    return req
+
+
+def completed_ok(req) -> bool:
+    """The background request finished with a 200."""
+    return req.error is None and req.result is not None and req.result[0] == 200
 
 
 class LoadGen:
