@@ -512,7 +512,7 @@ impl Master<'_> {
             log::error("USR2: no command line to re-execute");
             return;
         };
-        match self.host.fork() {
+        match self.fork_clean() {
             Ok(None) => {
                 // Child: keep the listeners across exec, tell the new master where they are.
                 for &fd in &fds {
@@ -556,6 +556,23 @@ impl Master<'_> {
         }
     }
 
+    /// Fork with every signal blocked across the fork. The child drops the master's signal
+    /// handling (default dispositions, pipe closed) before unblocking, so a signal meant for the
+    /// new process can never run the master's handler there and land in the master's pipe (a TERM
+    /// sent to a just-forked worker once stopped the whole server).
+    fn fork_clean(&mut self) -> io::Result<Option<i32>> {
+        use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+        let mut old = SigSet::empty();
+        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old));
+        let res = self.host.fork();
+        if let Ok(None) = res {
+            let _ = SignalPipe::reset(CAUGHT);
+            self.pipe = None;
+        }
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        res
+    }
+
     fn free_slot(&self) -> Option<usize> {
         (0..MAX_WORKERS).find(|i| !self.workers.iter().any(|w| w.slot == *i))
     }
@@ -567,7 +584,7 @@ impl Master<'_> {
         };
         self.board.claim(slot, now_ms());
         self.host.hook(Hook::PreFork { slot }, self.target);
-        match self.host.fork() {
+        match self.fork_clean() {
             Ok(None) => {
                 let code = self.worker_main(slot);
                 self.host.hook(Hook::WorkerExit { slot }, self.target);
