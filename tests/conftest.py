@@ -24,7 +24,7 @@ APPS = HERE / "apps"
 ROOT = HERE.parent
 EXAMPLES = ROOT / "examples"
 SERVER_KIND = os.environ.get("FERROCORN_TEST_SERVER", "ferrocorn")
-LISTEN_RE = re.compile(r"Listening at: (?:http|uwsgi|fastcgi)://(\[[^\]]+\]|[^:\s]+):(\d+)")
+LISTEN_RE = re.compile(r"Listening at: (?:http|uwsgi|fastcgi)://(\[[^\]]+\]|[^:\s]+):(\d+)(?: \((\d+)\))?")
 
 
 def pytest_configure(config):
@@ -43,17 +43,19 @@ def pytest_collection_modifyitems(config, items):
 class Server:
     """A running server process; ``log`` collects everything it printed (stdout and stderr)."""
 
-    def __init__(self, args, cwd, env, bind="127.0.0.1:0", timeout=30.0):
-        if SERVER_KIND == "gunicorn":
-            cmd = [sys.executable, "-m", "gunicorn", "-b", bind, *args]
-        else:
-            cmd = [sys.executable, "-m", "ferrocorn", "-b", bind, *args]
+    def __init__(self, args, cwd, env, bind="127.0.0.1:0", timeout=30.0, unset_env=()):
+        # bind=None: no -b, the address comes from the server's own config file.
+        bind_args = ["-b", bind] if bind is not None else []
+        server = "gunicorn" if SERVER_KIND == "gunicorn" else "ferrocorn"
+        cmd = [sys.executable, "-m", server, *bind_args, *args]
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
             p for p in [str(APPS), str(EXAMPLES), str(cwd), full_env.get("PYTHONPATH", "")] if p
         )
         full_env["PYTHONUNBUFFERED"] = "1"
         full_env.update(env or {})
+        for k in unset_env:
+            full_env.pop(k, None)
         self.cmd = cmd
         self.proc = subprocess.Popen(
             cmd, cwd=str(cwd), env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -99,6 +101,8 @@ class Server:
                 m = LISTEN_RE.search("".join(self._lines))
                 if m:
                     host = m.group(1).strip("[]")
+                    # The pid the server announced (the master's), else the process we started.
+                    self.pid = int(m.group(3)) if m.group(3) else self.proc.pid
                     return host, int(m.group(2))
                 if self.proc.poll() is not None and not self._reader.is_alive():
                     raise RuntimeError(f"server exited ({self.proc.returncode}):\n{''.join(self._lines)}")
@@ -139,8 +143,8 @@ def start_server(request):
     """
     servers: list[Server] = []
 
-    def start(*args, cwd=APPS, env=None, bind="127.0.0.1:0", timeout=30.0) -> Server:
-        s = Server(list(args), cwd, env, bind=bind, timeout=timeout)
+    def start(*args, cwd=APPS, env=None, bind="127.0.0.1:0", timeout=30.0, unset_env=()) -> Server:
+        s = Server(list(args), cwd, env, bind=bind, timeout=timeout, unset_env=unset_env)
         servers.append(s)
         return s
 

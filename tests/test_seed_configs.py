@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import grp
 import json
-import os
 import pwd
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -26,7 +24,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
-from proctools import LISTEN_RE, get_json, http_get, server_cmd, server_env, wait_workers  # noqa: E402
+from proctools import get_json, http_get, server_cmd, server_env, wait_workers  # noqa: E402
 
 pytestmark = pytest.mark.ferrocorn_only  # --check-config, --print-config, ini files: ferrocorn's
 
@@ -66,76 +64,15 @@ def print_config(args, cwd=ROOT, env=None) -> dict:
     return settings
 
 
-class PlainServer:
-    """A server started with exactly the given arguments (no ``-b``: the config file's address is
-    used), watched until it announces ``Listening at``."""
-
-    def __init__(self, args, cwd, env=None, timeout=30.0):
-        full = server_env(cwd, env)
-        for k in CLEAN_ENV_KEYS:
-            full.pop(k, None)
-        self.cmd = server_cmd(args)
-        self.proc = subprocess.Popen(self.cmd, cwd=str(cwd), env=full, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self._lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + timeout
-        while True:
-            m = LISTEN_RE.search(self.log)
-            if m:
-                self.host, self.port, self.pid = m[1].strip("[]"), int(m[2]), int(m[3])
-                break
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"server did not start ({self.proc.returncode}):\n{self.log}")
-            time.sleep(0.05)
-
-    def _read(self):
-        for raw in iter(self.proc.stdout.readline, b""):
-            self._lines.append(raw.decode("utf-8", "replace"))
-
-    @property
-    def log(self) -> str:
-        return "".join(self._lines)
-
-    def wait_for_log(self, pattern, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(pattern, self.log)
-            if m:
-                return m
-            time.sleep(0.05)
-        raise AssertionError(f"{pattern!r} not in server output:\n{self.log}")
-
-    def stop(self, sig=signal.SIGTERM, timeout=15.0):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self._reader.join(5)
-        return self.proc.returncode
-
-
 @pytest.fixture
-def plain_server(request):
-    servers: list[PlainServer] = []
+def plain_server(start_server):
+    """A server started with exactly the given arguments (no ``-b``: the config file's address is
+    used), with no command-line layers or WEB_CONCURRENCY inherited from the outside."""
 
     def start(*args, cwd=ROOT, env=None):
-        s = PlainServer(list(args), cwd, env)
-        servers.append(s)
-        return s
+        return start_server(*args, cwd=cwd, env=env, bind=None, unset_env=CLEAN_ENV_KEYS)
 
-    yield start
-    for s in servers:
-        s.stop()
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        for s in servers:
-            sys.stderr.write(f"\n--- output of {' '.join(s.cmd)} ---\n{s.log}\n")
+    return start
 
 
 def user_exists(name: str) -> bool:
