@@ -925,8 +925,13 @@ pub static SETTINGS: &[Setting] = &[
         ini: &["static-map"],
         meta: "URL=DIR",
         check: Some(checks::static_map),
-        status: Status::Pending("static file serving"),
-        doc: "In a Python config file this may also be a dict `{'/static': '/srv/app/static'}`.",
+        status: Status::Active,
+        doc: "In a Python config file this may also be a dict `{'/static': '/srv/app/static'}`. \
+              Served by the worker without entering Python (sendfile, ETag/Last-Modified, \
+              Range, `.br`/`.gz` siblings); GET and HEAD only (405 otherwise). The longest \
+              matching prefix is searched first, then shorter and repeated ones in order; a path \
+              that names no regular file under any of them goes to the app, as in uWSGI. See \
+              docs/frontends.md, \"Static files\".",
         ..base(
             "static_map",
             Section::StaticFiles,

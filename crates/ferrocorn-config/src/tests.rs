@@ -621,12 +621,13 @@ fn ini_keys_map_to_settings() {
     assert_eq!(c.raw_env.len(), 2);
     assert_eq!(c.pythonpath, [PathBuf::from("lib"), "src".into()]);
     assert_eq!(origin_of(&c, "workers"), "app.ini:3");
-    // Active now: the uwsgi socket is not reported as pending.
+    // Active now: the uwsgi sockets and static-map are not reported as pending.
     assert!(
         !w.iter()
             .any(|w| w.starts_with("app.ini:5:") || w.starts_with("app.ini:6:")),
         "{w:?}"
     );
+    assert!(!w.iter().any(|w| w.contains("static-map")), "{w:?}");
 }
 
 #[test]
@@ -1137,15 +1138,25 @@ fn ini_case_cfg(d: &Scratch, file: &str) -> Config {
 
 #[test]
 fn pending_and_noop_settings_say_so_when_set() {
-    let (_, w) = case(&["--worker-connections", "5", "--static", "/s=/tmp", "m"]).run();
+    let (_, w) = case(&[
+        "--worker-connections",
+        "5",
+        "--fastcgi-socket",
+        "127.0.0.1:9000",
+        "--static",
+        "/s=/tmp",
+        "m",
+    ])
+    .run();
     assert_eq!(
         w,
         [
+            "command line: --fastcgi-socket is accepted but has no effect yet (it takes effect \
+             when the FastCGI front end lands)",
             "command line: --worker-connections has no effect: only gunicorn's async (gevent, \
              eventlet) workers use it",
-            "command line: --static is accepted but has no effect yet (it takes effect \
-             when static file serving lands)",
-        ]
+        ],
+        "--static is active: no warning"
     );
     let (_, w) = case(&["--worker-connections", "1000", "m"]).run();
     assert!(

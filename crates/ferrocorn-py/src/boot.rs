@@ -11,6 +11,7 @@ use ferrocorn_server::listener::{self, Listener};
 use ferrocorn_server::log;
 use ferrocorn_server::master::{self, Dynamic, MasterSettings};
 use ferrocorn_server::proxy::ProxySettings;
+use ferrocorn_server::static_files::StaticFiles;
 use ferrocorn_server::worker::WorkerSettings;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -280,6 +281,14 @@ pub fn worker_settings(
     }
     http.proxy = ProxySettings::from_config(cfg);
     http.access = access_log(cfg)?;
+    if !cfg.static_map.is_empty() {
+        // Roots are canonicalized here, after --chdir, once for every worker.
+        let files = StaticFiles::new(&cfg.static_map)?;
+        for (url, dir) in &cfg.static_map {
+            log::debug(&format!("static files: {url} -> {}", dir.display()));
+        }
+        http.static_files = Some(Arc::new(files));
+    }
     if cfg.memory_report && http.access.is_none() {
         log::warning("memory_report adds the worker's RSS to access-log lines, but there is no access log (--access-logfile)");
     }

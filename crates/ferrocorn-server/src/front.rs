@@ -17,6 +17,7 @@ use crate::app::{app_paths, Exchange, Handler, HeaderStyle, Outcome};
 use crate::conn_info::ConnInfo;
 use crate::proxy::ProxySettings;
 use crate::scoreboard::ThreadSlot;
+use crate::static_files::StaticFiles;
 use crate::{http1, uwsgi};
 
 /// The protocol a listener speaks.
@@ -67,6 +68,8 @@ pub struct ServeSettings {
     pub uwsgi_max_vars: usize,
     /// Where finished requests are logged (None: no access log).
     pub access: Option<Arc<AccessLog>>,
+    /// `--static` mappings, answered before the app is called (None: no static files).
+    pub static_files: Option<Arc<StaticFiles>>,
 }
 
 impl ServeSettings {
@@ -99,6 +102,7 @@ impl ServeSettings {
             max_head,
             uwsgi_max_vars: ferrocorn_proto::uwsgi::MAX_VARS,
             access: None,
+            static_files: None,
         }
     }
 }
@@ -176,8 +180,8 @@ impl Conn {
     }
 }
 
-/// Serve one ready exchange: mark the scoreboard (harakiri sees the request), call the app, write
-/// the access-log line. The driver has prepared `ex.head`, the body reader and the writer.
+/// Serve one ready exchange: mark the scoreboard (harakiri sees the request), answer a static
+/// file or call the app, write the access-log line. The driver has prepared `ex.head`, the body reader and the writer.
 pub fn run_app(
     ex: &mut Exchange,
     h: &mut dyn Handler,
@@ -199,7 +203,15 @@ pub fn run_app(
     if let Some(log) = &s.access {
         ex.resp.keep_head(log.wants_response_head);
     }
-    let outcome = h.handle(ex);
+    // Static files are answered here, in Rust, without entering the app (or Python).
+    let served = match &s.static_files {
+        Some(st) => st.serve(ex, &*h, &mut ctx.path),
+        None => None,
+    };
+    let outcome = match served {
+        Some(outcome) => outcome,
+        None => h.handle(ex),
+    };
     if let (Some(log), Some((when, t0))) = (&s.access, started) {
         log_access(ex, log, ctx, when, t0.elapsed());
     }

@@ -18,6 +18,7 @@ pub mod response;
 pub mod scoreboard;
 pub mod signals;
 pub mod sock;
+pub mod static_files;
 pub mod uwsgi;
 pub mod worker;
 
