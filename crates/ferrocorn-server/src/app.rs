@@ -11,7 +11,9 @@ use crate::conn_info::ConnInfo;
 use crate::response::ResponseWriter;
 
 /// Runs a closure with the application's execution lock released (for Python: the GIL), so the
-/// thread can block on the network without stopping other threads from running Python.
+/// thread can block on the network without stopping other threads from running Python. Inside
+/// [`Handler::handle`] this releases the lock; outside it (the server's own waits) the lock is not
+/// held and the closure simply runs.
 pub trait Unlocker {
     fn unlocked(&self, f: &mut (dyn FnMut() + Send));
 }
@@ -36,15 +38,17 @@ pub enum Outcome {
 
 /// Per-thread request handler, created on the worker thread that uses it.
 pub trait Handler: Unlocker {
-    /// Serve one request. On return, `ex.body` and `ex.resp` must be back in the exchange (the
-    /// server drains the rest of the body and decides keep-alive from them).
+    /// Serve one request: the only place the app's lock (the GIL) is taken. On return, `ex.body`
+    /// and `ex.resp` must be back in the exchange (the server drains the rest of the body and
+    /// decides keep-alive from them).
     fn handle(&mut self, ex: &mut Exchange) -> Outcome;
 }
 
 /// An application host.
 pub trait App: Send + Sync + 'static {
     /// Run `body` on the current thread inside the host's context (for Python: attached to the
-    /// interpreter, GIL held), giving it this thread's handler. Returns when `body` returns.
+    /// interpreter for the thread's life, the GIL released until `Handler::handle` takes it),
+    /// giving it this thread's handler. Returns when `body` returns.
     fn run_thread(&self, body: &mut dyn FnMut(&mut dyn Handler));
 }
 

@@ -1,7 +1,10 @@
 //! The WSGI host: implements the server's `App` trait by calling a Python WSGI callable.
 //!
-//! Each request thread stays attached to the interpreter for its whole life and releases the GIL
-//! only around blocking waits, so a request costs no thread-state churn. The connection's body
+//! Each request thread stays attached to the interpreter for its whole life (one thread state, so
+//! `threading.local` values survive from request to request and a request costs no thread-state
+//! churn) but holds the GIL only inside `Handler::handle` — the app call — and releases it there
+//! around blocking waits. Waiting in epoll, parsing, static files and access-log lines run without
+//! it, so they go on while another thread runs Python (or a C call holds the GIL). The connection's body
 //! reader and response writer move into the `wsgi.input` and `start_response` objects for the
 //! length of the call and move back afterwards (no shared mutable state, no unsafe).
 
@@ -130,36 +133,75 @@ fn request_hook<'py>(
     }
 }
 
+/// The server's side of a request thread (its event loop and connection drivers), carried into
+/// `Python::detach`.
+struct ServerCode<'a>(&'a mut dyn FnMut(&mut dyn Handler));
+
+// SAFETY: `detach` wants `Send` so that nothing bound to the GIL (`Python`, `Bound`) is used
+// while it is released. The closure is ferrocorn-server code, which never touches Python, and the
+// handler it is given attaches again (`Python::attach`) before running any Python. The closure
+// runs on this same thread; it is never sent anywhere.
+unsafe impl Send for ServerCode<'_> {}
+
+impl ServerCode<'_> {
+    /// Take the closure out (a method, so the `move` closure captures the whole Send wrapper).
+    fn run(self, h: &mut dyn Handler) {
+        (self.0)(h)
+    }
+}
+
 impl App for WsgiApp {
     fn run_thread(&self, body: &mut dyn FnMut(&mut dyn Handler)) {
+        // Attached once for the thread's life (its thread state persists), then detached: the GIL
+        // is taken only inside `handle`.
         Python::attach(|py| {
-            let mut h = PyHandler {
-                py,
-                app: self,
-                scratch: Scratch::default(),
-            };
-            body(&mut h);
+            let code = ServerCode(body);
+            py.detach(move || {
+                let mut h = PyHandler {
+                    app: self,
+                    scratch: Scratch::default(),
+                    in_app: false,
+                };
+                code.run(&mut h);
+            })
         })
     }
 }
 
-/// A request thread's handler; holds the GIL except inside `unlocked`.
-struct PyHandler<'py, 'a> {
-    py: Python<'py>,
+/// A request thread's handler. The GIL is held only inside `handle`.
+struct PyHandler<'a> {
     app: &'a WsgiApp,
     scratch: Scratch,
+    /// Inside `handle` (the GIL is held).
+    in_app: bool,
 }
 
-impl Unlocker for PyHandler<'_, '_> {
+impl Unlocker for PyHandler<'_> {
     fn unlocked(&self, f: &mut (dyn FnMut() + Send)) {
-        self.py.detach(f)
+        if self.in_app {
+            // Attached already: this only borrows the token, then releases the GIL around `f`.
+            Python::attach(|py| py.detach(f))
+        } else {
+            // The server's own waits (epoll, draining a body): the GIL is not held here.
+            f()
+        }
     }
 }
 
-impl Handler for PyHandler<'_, '_> {
+impl Handler for PyHandler<'_> {
     fn handle(&mut self, ex: &mut Exchange) -> Outcome {
-        let py = self.py;
-        let env = match self.environ(ex) {
+        Python::attach(|py| {
+            self.in_app = true;
+            let outcome = self.handle_attached(py, ex);
+            self.in_app = false;
+            outcome
+        })
+    }
+}
+
+impl PyHandler<'_> {
+    fn handle_attached(&mut self, py: Python<'_>, ex: &mut Exchange) -> Outcome {
+        let env = match self.environ(py, ex) {
             Ok(e) => e,
             Err(e) => {
                 log::error(&format!(
@@ -230,11 +272,8 @@ impl Handler for PyHandler<'_, '_> {
         }
         outcome
     }
-}
 
-impl<'py> PyHandler<'py, '_> {
-    fn environ(&mut self, ex: &Exchange) -> PyResult<Bound<'py, PyDict>> {
-        let py = self.py;
+    fn environ<'py>(&mut self, py: Python<'py>, ex: &Exchange) -> PyResult<Bound<'py, PyDict>> {
         let template = self.app.templates.get(ex.info.listener).ok_or_else(|| {
             pyo3::exceptions::PyRuntimeError::new_err("no environ template for this listener")
         })?;
