@@ -40,6 +40,8 @@ pub struct Entry<'a> {
     pub remote_port: &'a str,
     /// `wsgi.url_scheme` of the request.
     pub scheme: &'a str,
+    /// The `{KEY}e` values the host read from the environ after the app ran.
+    pub app_env: Option<&'a crate::app::LoggedEnv>,
 }
 
 impl Entry<'_> {
@@ -88,6 +90,12 @@ impl Entry<'_> {
     /// `{KEY}e`: the request's CGI/WSGI variables the server knows, looked up case-insensitively
     /// like gunicorn. The server's own process environment is never exposed.
     fn env(&self, key: &str) -> Option<String> {
+        // The environ as the app left it, when the host read it.
+        if let Some(env) = self.app_env.filter(|e| e.values.len() == e.keys.len()) {
+            if let Some(i) = env.keys.iter().position(|k| k.eq_ignore_ascii_case(key)) {
+                return env.values.get(i).cloned().flatten();
+            }
+        }
         let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let upper = key.to_ascii_uppercase();
         match upper.as_str() {
@@ -125,6 +133,8 @@ pub struct AccessLog {
     target: RwLock<Target>,
     /// Whether a format needs the response head kept (`{x}o` atoms).
     pub wants_response_head: bool,
+    /// The environ keys of the format's `{KEY}e` atoms, for the host to read after the app ran.
+    pub env_keys: std::sync::Arc<[String]>,
 }
 
 impl std::fmt::Debug for AccessLog {
@@ -140,15 +150,21 @@ fn open(path: &str) -> std::io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
-/// `[24/Nov/2026:21:15:00 +0000]`
+/// `[24/Nov/2026:21:15:00 +0000]`, in local time like gunicorn's `%(t)s`.
 fn clf_time(t: SystemTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = t
+    let utc = t
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    let offset = crate::clock::utc_offset(utc);
+    clf_time_at(utc + offset, &crate::clock::format_offset(offset))
+}
+
+/// CLF time for `secs` already shifted into the zone named by `zone`.
+fn clf_time_at(secs: i64, zone: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     let mon = MONTHS
@@ -156,7 +172,7 @@ fn clf_time(t: SystemTime) -> String {
         .copied()
         .unwrap_or("Jan");
     format!(
-        "[{d:02}/{mon}/{y}:{:02}:{:02}:{:02} +0000]",
+        "[{d:02}/{mon}/{y}:{:02}:{:02}:{:02} {zone}]",
         s / 3600,
         (s / 60) % 60,
         s % 60
@@ -203,7 +219,15 @@ impl AccessLog {
         let wants_response_head = pieces
             .iter()
             .any(|p| matches!(p, Piece::Atom(Atom::RespHeader(_))));
+        let env_keys = pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Atom(Atom::Env(k)) => Some(k.clone()),
+                _ => None,
+            })
+            .collect();
         Ok(AccessLog {
+            env_keys,
             pieces,
             json,
             memory_report,
@@ -402,6 +426,7 @@ mod tests {
             duration: Duration::from_micros(1500),
             headers,
             cgi_names: false,
+            app_env: None,
             response_head: head,
             server_name: "127.0.0.1",
             server_port: "8000",

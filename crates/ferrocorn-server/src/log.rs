@@ -89,19 +89,22 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// `2026-11-24 21:15:00 +0000` (UTC).
+/// `2026-11-24 21:15:00 +0000`, in local time like gunicorn.
 pub fn timestamp(now: SystemTime) -> String {
-    let secs = now
+    let utc = now
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    let offset = crate::clock::utc_offset(utc);
+    let secs = utc + offset;
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     format!(
-        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} +0000",
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} {}",
         s / 3600,
         (s / 60) % 60,
-        s % 60
+        s % 60,
+        crate::clock::format_offset(offset)
     )
 }
 
