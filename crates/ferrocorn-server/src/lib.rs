@@ -10,6 +10,7 @@ pub mod conn_info;
 pub mod http1;
 pub mod listener;
 pub mod log;
+pub mod log_writer;
 pub mod master;
 pub mod proxy;
 pub mod reloader;
