@@ -387,6 +387,9 @@ fn daemonize() -> Result<(), i32> {
         EXIT_STARTUP
     };
     for step in 0..2 {
+        // Each parent exits right after the fork: what it logged must be written first (the child
+        // starts with an empty log queue of its own).
+        log::flush();
         match crate::host::fork_python() {
             Ok(Some(_)) => std::process::exit(0),
             Ok(None) => {}

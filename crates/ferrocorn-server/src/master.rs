@@ -540,8 +540,10 @@ impl Master<'_> {
                 env.extend(CString::new("FERROCORN_PIDFILE_SUFFIX=.2").ok());
                 let _ = SignalPipe::reset(CAUGHT);
                 self.host.hook(Hook::PreExec, self.target);
+                log::flush();
                 let err = nix::unistd::execve(&exe_c, &args, &env);
                 log::critical(&format!("USR2: exec failed: {err:?}"));
+                log::flush();
                 std::process::exit(1);
             }
             Ok(Some(pid)) => {
@@ -560,8 +562,12 @@ impl Master<'_> {
     /// handling (default dispositions, pipe closed) before unblocking, so a signal meant for the
     /// new process can never run the master's handler there and land in the master's pipe (a TERM
     /// sent to a just-forked worker once stopped the whole server).
+    ///
+    /// The log lines queued so far are written first, so they come before anything the child logs
+    /// (and a pending USR1 reopen has happened before the child inherits the descriptor).
     fn fork_clean(&mut self) -> io::Result<Option<i32>> {
         use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+        log::flush();
         let mut old = SigSet::empty();
         let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old));
         let res = self.host.fork();
@@ -589,6 +595,7 @@ impl Master<'_> {
                 let code = self.worker_main(slot);
                 self.host.hook(Hook::WorkerExit { slot }, self.target);
                 self.host.worker_exit();
+                log::flush();
                 std::process::exit(code);
             }
             Ok(Some(pid)) => {
