@@ -1,14 +1,15 @@
 //! Asynchronous log writing, shared by the error log and the access log.
 //!
 //! A request thread formats its line and hands it to [`LogWriter::send`], which queues it for this
-//! process's writer thread; the writer does the `write(2)` calls. So a slow disk, or a pipe nobody
-//! reads, never holds a request thread for more than [`SEND_WAIT`].
+//! process's writer thread (one per log); the writer does the `write(2)` calls. So a slow disk, or
+//! a pipe nobody reads, never holds a request thread for more than [`SEND_WAIT`].
 //!
 //! - **Whole lines.** An item (a line, or a multi-line message such as a traceback) is never split
 //!   between writes. The writer joins queued items into writes of at most `PIPE_BUF` bytes (4 KiB):
 //!   such a write is atomic on a pipe, and with `O_APPEND` on a regular file, so lines from several
 //!   threads and worker processes sharing one file or pipe never tear or interleave. A longer item is
-//!   written alone in one `write`, as before.
+//!   written alone in one `write`, as before (whole on a regular file; a pipe guarantees atomicity
+//!   only up to `PIPE_BUF`).
 //! - **Full queue.** The queue holds [`CAPACITY`] bytes. When it is full the sender waits at most
 //!   [`SEND_WAIT`] for room, then drops its line and counts it. After one sender has given up, the
 //!   next ones drop at once until the writer gets a write through again, so a stalled disk costs one
@@ -582,7 +583,11 @@ mod tests {
 
     /// `t<thread> <seq> <padding>`; some lines are longer than a batch.
     fn line(t: usize, i: usize) -> String {
-        let pad = if i % 50 == 7 { 5000 } else { (t * 31 + i * 7) % 300 };
+        let pad = if i % 50 == 7 {
+            5000
+        } else {
+            (t * 31 + i * 7) % 300
+        };
         format!("t{t} {i} {}\n", "x".repeat(pad))
     }
 
@@ -647,13 +652,19 @@ mod tests {
         }
         let dropped = n - accepted.len();
         assert!(dropped > 0, "nothing dropped: the sink never blocked?");
-        assert!(slowest < Duration::from_secs(1), "a send waited {slowest:?}");
+        assert!(
+            slowest < Duration::from_secs(1),
+            "a send waited {slowest:?}"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "{n} sends took {:?}",
             started.elapsed()
         );
-        assert!(!w.flush(Duration::from_millis(50)), "flush of a stalled log");
+        assert!(
+            !w.flush(Duration::from_millis(50)),
+            "flush of a stalled log"
+        );
 
         // Now read: everything accepted arrives whole and in order, then the report.
         let want: String = accepted.concat();
@@ -671,7 +682,8 @@ mod tests {
         }
         assert!(got == want.as_bytes(), "lines lost, torn or reordered");
         assert!(w.flush(Duration::from_secs(5)));
-        let expected = format!("ferrocorn: {dropped} log lines dropped (log file too slow): test log");
+        let expected =
+            format!("ferrocorn: {dropped} log lines dropped (log file too slow): test log");
         assert_eq!(*reports.lock().expect("reports"), vec![expected]);
         let _ = std::fs::remove_dir_all(dir);
     }
