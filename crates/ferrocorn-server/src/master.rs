@@ -1,6 +1,7 @@
 //! The master: binds nothing itself (the caller did), forks workers, reaps them, replaces the dead,
-//! enforces timeouts, scales, and turns signals into actions. It stays single-threaded and only
-//! ever blocks in `poll()` on its signal pipe, with a short tick.
+//! enforces timeouts, scales, and turns signals into actions. Its loop runs on one thread (the only
+//! other one is the error log's writer, see `log_writer`) and only ever blocks in `poll()` on its
+//! signal pipe, with a short tick, or in the bounded `log::flush()` before a fork.
 //!
 //! Signals (gunicorn's table): HUP rolling reload, TTIN/TTOU one worker more/less, USR1 reopen
 //! logs, USR2 re-exec a new master on the same sockets, WINCH stop the workers (after USR2),
