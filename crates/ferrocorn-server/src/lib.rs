@@ -12,6 +12,7 @@ pub mod front;
 pub mod http1;
 pub mod listener;
 pub mod log;
+pub mod log_writer;
 pub mod master;
 pub mod proxy;
 pub mod reloader;

@@ -525,6 +525,7 @@ fn on_signal_pipe(sh: &Shared) {
                 f(sh.settings.ctl.map_or(0, |c| c.slot));
             }
             log::info("Quick shutdown: exiting now");
+            log::flush();
             std::process::exit(0);
         }
         if sig == libc::SIGTERM || sig == libc::SIGHUP {
@@ -559,6 +560,7 @@ fn graceful_stop(sh: &Shared) {
         .spawn(move || {
             std::thread::sleep(timeout);
             log::warning("Graceful timeout reached: exiting with requests still running");
+            log::flush();
             std::process::exit(0);
         });
 }
