@@ -211,6 +211,30 @@ def test_capture_output_sends_the_apps_stdout_and_stderr_to_the_error_log_file(t
     assert "Shutting down: Master" in err.read_text()
 
 
+def test_captured_output_follows_the_error_log_after_usr1(tmp_path):
+    """logrotate renames the file and sends USR1: the app's print() goes to the new file too."""
+    (tmp_path / "printing_app.py").write_text(PRINTING_APP)
+    err = tmp_path / "error.log"
+    srv = FileLoggedServer(["--error-logfile", str(err), "--capture-output", "printing_app:app"], tmp_path, err)
+    try:
+        assert not hammer(srv.host, srv.port, 1, 1, lambda c, i: 1)[0]
+        wait_for(lambda: "print-from-app /n/0-0\n" in err.read_text(), 10, message="first print")
+        rotated = tmp_path / "error.log.1"
+        err.rename(rotated)
+        os.kill(srv.announced_pid, signal.SIGUSR1)  # the master passes it to its workers
+        wait_for(lambda: err.exists() and "Handling signal: usr1" in rotated.read_text() + err.read_text(), 10,
+                 message="reopen")
+
+        def printed_to_new_file():
+            assert not hammer(srv.host, srv.port, 1, 1, lambda c, i: 1)[0]
+            return "print-from-app /n/0-0\n" in err.read_text()
+
+        wait_for(printed_to_new_file, 10, interval=0.3, message="a print in the new file")
+        assert "stderr-from-app /n/0-0" in err.read_text()
+    finally:
+        assert srv.stop() == 0
+
+
 # -- the last lines before an exit ----------------------------------------------------------------
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
