@@ -202,6 +202,10 @@ pub fn run_app(
         .map(|_| (SystemTime::now(), Instant::now()));
     if let Some(log) = &s.access {
         ex.resp.keep_head(log.wants_response_head);
+        ex.logged_env.values.clear();
+        if !Arc::ptr_eq(&ex.logged_env.keys, &log.env_keys) {
+            ex.logged_env.keys = log.env_keys.clone();
+        }
     }
     // Static files are answered here, in Rust, without entering the app (or Python).
     let served = match &s.static_files {
@@ -254,6 +258,7 @@ fn log_access(
         server_port: &info.server_port,
         remote_port: info.client_port(),
         scheme: info.url_scheme,
+        app_env: Some(&ex.logged_env),
     };
     log.format(&entry, &mut ctx.line);
     log.write_line(&ctx.line);

@@ -6,11 +6,13 @@
 pub mod access_log;
 pub mod app;
 pub mod body;
+pub mod clock;
 pub mod conn_info;
 pub mod front;
 pub mod http1;
 pub mod listener;
 pub mod log;
+pub mod log_writer;
 pub mod master;
 pub mod proxy;
 pub mod reloader;

@@ -13,7 +13,7 @@ use ferrocorn_proto::http1::{Span, Version};
 use ferrocorn_proto::uwsgi::{parse_packet, Parsed, Var, HEADER_LEN, MODIFIER_WSGI};
 use socket2::Socket;
 
-use crate::app::{Exchange, Field, Handler, Head, HeaderStyle, Unlocker};
+use crate::app::{Exchange, Field, Handler, HeaderStyle, Unlocker};
 use crate::body::{BodyReader, Framing};
 use crate::conn_info::ConnInfo;
 use crate::front::{self, After, ServeSettings, ThreadCtx};
@@ -78,12 +78,7 @@ impl Conn {
         let mut resp = ResponseWriter::new(sock.clone(), s.client_timeout, &s.server_header);
         resp.set_wire(Wire::HttpOnce);
         Conn {
-            ex: Exchange {
-                head: Head::default(),
-                body: BodyReader::new(sock, s.client_timeout),
-                resp,
-                info: Arc::new(info),
-            },
+            ex: Exchange::new(BodyReader::new(sock, s.client_timeout), resp, info),
             vars: Vec::new(),
             accepted: Instant::now(),
             requests: 0,
