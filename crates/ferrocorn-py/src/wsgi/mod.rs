@@ -2,11 +2,14 @@
 //!
 //! Each request thread stays attached to the interpreter for its whole life (one thread state, so
 //! `threading.local` values survive from request to request and a request costs no thread-state
-//! churn) but holds the GIL only inside `Handler::handle` — the app call — and releases it there
-//! around blocking waits. Waiting in epoll, parsing, static files and access-log lines run without
-//! it, so they go on while another thread runs Python (or a C call holds the GIL). The connection's body
-//! reader and response writer move into the `wsgi.input` and `start_response` objects for the
-//! length of the call and move back afterwards (no shared mutable state, no unsafe).
+//! churn) but takes the GIL only when `Handler::handle` is about to call the app. It keeps it after
+//! the call while the thread finds more ready work without blocking (no hand-over per request under
+//! load), and lets go before the server blocks (epoll, draining a body). So a thread that woke from
+//! epoll parses, serves static files and writes log lines without the GIL, even while another
+//! thread runs Python or a C call holds the GIL. Inside the app call the GIL is released around
+//! every blocking wait. The connection's body reader and response writer move into the
+//! `wsgi.input` and `start_response` objects for the length of the call and move back afterwards
+//! (no shared mutable state).
 
 pub mod environ;
 pub mod errors;
@@ -14,10 +17,12 @@ pub mod file_wrapper;
 pub mod input;
 pub mod start_response;
 
+use std::cell::Cell;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use ferrocorn_config::Config;
 use ferrocorn_server::{log, App, Exchange, Handler, Outcome, Unlocker};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
@@ -139,8 +144,8 @@ struct ServerCode<'a>(&'a mut dyn FnMut(&mut dyn Handler));
 
 // SAFETY: `detach` wants `Send` so that nothing bound to the GIL (`Python`, `Bound`) is used
 // while it is released. The closure is ferrocorn-server code, which never touches Python, and the
-// handler it is given attaches again (`Python::attach`) before running any Python. The closure
-// runs on this same thread; it is never sent anywhere.
+// handler it is given takes the GIL (and opens a `Python::attach` scope) before running any
+// Python. The closure runs on this same thread; it is never sent anywhere.
 unsafe impl Send for ServerCode<'_> {}
 
 impl ServerCode<'_> {
@@ -152,8 +157,8 @@ impl ServerCode<'_> {
 
 impl App for WsgiApp {
     fn run_thread(&self, body: &mut dyn FnMut(&mut dyn Handler)) {
-        // Attached once for the thread's life (its thread state persists), then detached: the GIL
-        // is taken only inside `handle`.
+        // Attached once for the thread's life (its thread state persists), then detached: the
+        // handler takes the GIL when it calls the app.
         Python::attach(|py| {
             let code = ServerCode(body);
             py.detach(move || {
@@ -161,19 +166,54 @@ impl App for WsgiApp {
                     app: self,
                     scratch: Scratch::default(),
                     in_app: false,
+                    kept: Cell::new(None),
                 };
                 code.run(&mut h);
+                // `h` drops here and lets go of a GIL it kept, before `detach` takes it back.
             })
         })
     }
 }
 
-/// A request thread's handler. The GIL is held only inside `handle`.
+/// A request thread's handler. The thread holds the GIL only from the app call on, until the
+/// server next blocks.
 struct PyHandler<'a> {
     app: &'a WsgiApp,
     scratch: Scratch,
-    /// Inside `handle` (the GIL is held).
+    /// Inside `handle` (a `Python::attach` scope is open).
     in_app: bool,
+    /// The GIL kept after an app call (the state `PyGILState_Ensure` returned): this thread holds
+    /// it outside any PyO3 scope until `let_go`.
+    kept: Cell<Option<ffi::PyGILState_STATE>>,
+}
+
+impl PyHandler<'_> {
+    /// Take the GIL for the app call, unless this thread kept it from the last one.
+    fn take_gil(&self) {
+        if self.kept.get().is_none() {
+            // SAFETY: the thread has a thread state (attached in `run_thread`) and holds no GIL
+            // here (inside that attach's `detach`, outside any other scope). The matching
+            // `PyGILState_Release` is in `let_go`, which runs before any other Ensure/Release
+            // pair that was opened after this one is left unbalanced: PyO3's own pairs inside
+            // `handle` are closed before `handle` returns.
+            self.kept.set(Some(unsafe { ffi::PyGILState_Ensure() }));
+        }
+    }
+
+    /// Let go of a GIL kept after an app call (before the server blocks).
+    fn let_go(&self) {
+        if let Some(state) = self.kept.take() {
+            // SAFETY: pairs with the Ensure in `take_gil`; no PyO3 scope is open on this thread
+            // (we are outside `handle`), so the Ensure/Release pairs unwind in order.
+            unsafe { ffi::PyGILState_Release(state) }
+        }
+    }
+}
+
+impl Drop for PyHandler<'_> {
+    fn drop(&mut self) {
+        self.let_go();
+    }
 }
 
 impl Unlocker for PyHandler<'_> {
@@ -182,7 +222,9 @@ impl Unlocker for PyHandler<'_> {
             // Attached already: this only borrows the token, then releases the GIL around `f`.
             Python::attach(|py| py.detach(f))
         } else {
-            // The server's own waits (epoll, draining a body): the GIL is not held here.
+            // The server is about to block (epoll, draining a body): let go of a kept GIL and do
+            // not take it back; the next app call will.
+            self.let_go();
             f()
         }
     }
@@ -190,6 +232,8 @@ impl Unlocker for PyHandler<'_> {
 
 impl Handler for PyHandler<'_> {
     fn handle(&mut self, ex: &mut Exchange) -> Outcome {
+        self.take_gil();
+        // The GIL is held: this `attach` only opens PyO3's scope on it (a nested Ensure).
         Python::attach(|py| {
             self.in_app = true;
             let outcome = self.handle_attached(py, ex);
