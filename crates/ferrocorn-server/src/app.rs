@@ -12,8 +12,9 @@ use crate::response::ResponseWriter;
 
 /// Runs a closure with the application's execution lock released (for Python: the GIL), so the
 /// thread can block on the network without stopping other threads from running Python. Inside
-/// [`Handler::handle`] this releases the lock; outside it (the server's own waits) the lock is not
-/// held and the closure simply runs.
+/// [`Handler::handle`] this releases the lock around the closure. Outside it (the server's own
+/// waits) it lets go of a lock the thread kept after the last app call, and does not take it
+/// back: the next `handle` does.
 pub trait Unlocker {
     fn unlocked(&self, f: &mut (dyn FnMut() + Send));
 }
@@ -38,7 +39,8 @@ pub enum Outcome {
 
 /// Per-thread request handler, created on the worker thread that uses it.
 pub trait Handler: Unlocker {
-    /// Serve one request: the only place the app's lock (the GIL) is taken. On return, `ex.body`
+    /// Serve one request: the only place the app's lock (the GIL) is taken (it may stay with the
+    /// thread after the call until the server next blocks, see [`Unlocker`]). On return, `ex.body`
     /// and `ex.resp` must be back in the exchange (the server drains the rest of the body and
     /// decides keep-alive from them).
     fn handle(&mut self, ex: &mut Exchange) -> Outcome;
