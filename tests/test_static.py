@@ -61,6 +61,8 @@ def make_site(tmp: Path) -> Path:
     os.symlink(tmp / "secretdir", root / "outdir")       # a directory outside the root
     os.symlink(tmp, root / "updir")                       # the parent directory
     os.symlink(root / "hello.txt", root / "in")           # inside, pointing inside: fine
+    os.symlink("hello.txt", root / "relin")               # the same, relative
+    os.symlink("../secret.txt", root / "relout")          # relative, out of the root
     return root
 
 
@@ -127,6 +129,7 @@ def test_files_with_type_length_and_validators(served, site):
         "/st%61tic/sub/inner.json": ("application/json", site / "sub" / "inner.json"),
         "/static//sub/./inner.json": ("application/json", site / "sub" / "inner.json"),
         "/static/in": ("application/octet-stream", site / "hello.txt"),  # symlink inside the root
+        "/static/relin": ("application/octet-stream", site / "hello.txt"),
         "/static/empty.txt": ("text/plain; charset=utf-8", site / "empty.txt"),
     }
     for target, (ctype, f) in expect.items():
@@ -312,6 +315,7 @@ TRAVERSALS = [
     "/static/..\\secret.txt",
     "/static/hello.txt%00.png",
     "/static/out",                      # symlink to a file outside
+    "/static/relout",                   # relative symlink to a file outside
     "/static/outdir/x.txt",             # through a symlinked directory outside
     "/static/updir/secret.txt",         # through a symlink to the parent
     "/static/updir/site/../secret.txt",

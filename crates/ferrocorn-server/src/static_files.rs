@@ -32,8 +32,12 @@
 //!   `Vary: Accept-Encoding`; the uncompressed response carries the same `Vary` when a sibling
 //!   exists. Requests with a `Range` header always get the uncompressed file, so ranges and
 //!   `If-Range` refer to one representation.
-//! - The body goes out with `sendfile(2)`. File I/O blocks (local disk); waits on the client go
-//!   through the handler's [`Unlocker`].
+//! - Files are opened with `openat2(RESOLVE_BENEATH)` under the directory opened at start-up
+//!   (and on HUP); what that refuses (absolute symlinks) or a kernel without it is checked on the
+//!   opened file's real path instead.
+//! - Bodies up to 32 KiB are read and sent with the head in one write; larger ones go by
+//!   `sendfile(2)`. File I/O blocks (local disk); waits on the client go through the handler's
+//!   [`Unlocker`].
 
 use std::ffi::OsStr;
 use std::fs::{File, Metadata, OpenOptions};
@@ -41,6 +45,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::app::{app_paths, Exchange, Outcome, Request, Unlocker};
@@ -49,11 +54,14 @@ use crate::log;
 /// `Cache-Control` on static responses: an hour, then revalidation (cheap: a 304).
 pub const CACHE_CONTROL: &[u8] = b"public, max-age=3600";
 
-/// The `--static` mappings, checked once at start-up (roots canonicalized).
+/// The `--static` mappings, checked once at start-up (roots canonicalized and opened).
 #[derive(Debug)]
 pub struct StaticFiles {
     /// Longest prefix first; equal prefixes in configuration order.
     maps: Vec<Mapping>,
+    /// `openat2(RESOLVE_BENEATH)` works here (cleared when the kernel or a seccomp filter says
+    /// no; then every lookup takes the path-based way).
+    beneath: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -62,10 +70,13 @@ struct Mapping {
     prefix: Vec<u8>,
     /// Canonical directory.
     root: PathBuf,
+    /// The directory, open: files are opened beneath it.
+    dir: File,
 }
 
 /// What a request path means under the mappings.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a short-lived value on the stack, never stored
 enum Lookup {
     /// Not under any prefix, or names no regular file under any of them: the app's.
     App,
@@ -81,6 +92,8 @@ struct Found {
     file: File,
     meta: Metadata,
     path: PathBuf,
+    /// `path` relative to the root.
+    rel: PathBuf,
     /// The root it was found under (for its siblings' containment check).
     root_index: usize,
 }
@@ -102,14 +115,28 @@ impl StaticFiles {
                     dir.display().to_string()
                 ));
             }
+            let dir = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY)
+                .open(&root)
+                .map_err(|e| {
+                    format!(
+                        "static_map: cannot open directory {:?} for {url}: {e}",
+                        root.display().to_string()
+                    )
+                })?;
             maps.push(Mapping {
                 prefix: url.trim_end_matches('/').as_bytes().to_vec(),
                 root,
+                dir,
             });
         }
         // Stable: mappings with the same prefix keep their order.
         maps.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
-        Ok(StaticFiles { maps })
+        Ok(StaticFiles {
+            maps,
+            beneath: AtomicBool::new(true),
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -165,14 +192,17 @@ impl StaticFiles {
         let content_type = content_type(found.path.as_os_str().as_bytes());
 
         // The representation: a precompressed sibling, unless a Range asks for identity bytes.
-        let root = &self.maps[found.root_index].root;
-        let siblings = [(Coding::Br, ".br"), (Coding::Gzip, ".gz")].map(|(c, ext)| {
-            let mut p = found.path.clone().into_os_string();
+        let mapping = &self.maps[found.root_index];
+        let with_ext = |p: &Path, ext: &str| {
+            let mut p = p.as_os_str().to_owned();
             p.push(ext);
-            let p = PathBuf::from(p);
+            PathBuf::from(p)
+        };
+        let siblings = [(Coding::Br, ".br"), (Coding::Gzip, ".gz")].map(|(c, ext)| {
+            let p = with_ext(&found.path, ext);
             std::fs::metadata(&p)
                 .is_ok_and(|m| m.is_file())
-                .then_some((c, p))
+                .then_some((c, p, ext))
         });
         let vary = siblings.iter().any(Option::is_some);
         let mut rep = Representation {
@@ -182,15 +212,15 @@ impl StaticFiles {
         };
         if vary && cond.range.is_none() {
             if let Some(ae) = accept {
-                let mut best: Option<(u16, Coding, &Path)> = None;
-                for (c, p) in siblings.iter().flatten() {
+                let mut best: Option<(u16, Coding, &Path, &str)> = None;
+                for (c, p, ext) in siblings.iter().flatten() {
                     let q = coding_q(ae, *c);
-                    if q > 0 && best.is_none_or(|(bq, _, _)| q > bq) {
-                        best = Some((q, *c, p));
+                    if q > 0 && best.is_none_or(|(bq, _, _, _)| q > bq) {
+                        best = Some((q, *c, p, ext));
                     }
                 }
-                if let Some((_, c, p)) = best {
-                    match open_inside(p, root) {
+                if let Some((_, c, p, ext)) = best {
+                    match self.open_in(mapping, &with_ext(&found.rel, ext), p) {
                         Ok(Some((file, meta))) => {
                             rep = Representation {
                                 file,
@@ -206,7 +236,18 @@ impl StaticFiles {
         }
         let v = rep.validators();
         let plan = decide(&cond, &v, is_get);
-        Some(respond(ex, u, &rep, &v, plan, content_type, vary))
+        // The decoded path is no longer needed: its buffer carries a small body.
+        Some(respond(
+            ex,
+            u,
+            &rep,
+            &v,
+            plan,
+            content_type,
+            vary,
+            is_get,
+            scratch,
+        ))
     }
 
     /// Find what `path` (decoded) names.
@@ -222,18 +263,20 @@ impl StaticFiles {
             if segs.is_empty() {
                 continue; // the root itself: a directory
             }
-            // Segments are pushed one by one: none is empty, `.`/`..` or contains `/`, so
-            // nothing can replace the root (as an absolute component would with `join`).
-            let mut p = m.root.clone();
+            // Segments are pushed one by one: none is empty, `.`/`..` or contains `/`, so the
+            // path stays relative (an absolute component would replace the root in `join`).
+            let mut rel = PathBuf::new();
             for s in segs {
-                p.push(OsStr::from_bytes(s));
+                rel.push(OsStr::from_bytes(s));
             }
-            match open_inside(&p, &m.root) {
+            let p = m.root.join(&rel);
+            match self.open_in(m, &rel, &p) {
                 Ok(Some((file, meta))) => {
                     return Lookup::File(Found {
                         file,
                         meta,
                         path: p,
+                        rel,
                         root_index: i,
                     })
                 }
@@ -242,6 +285,41 @@ impl StaticFiles {
             }
         }
         Lookup::App
+    }
+
+    /// Open `rel` (`full` is the same file as a path) if it is a regular file inside `m`'s
+    /// directory. The fast way is one `openat2` with `RESOLVE_BENEATH`: the kernel resolves
+    /// relative symlinks itself and refuses anything that would leave the directory. What it
+    /// refuses (an absolute symlink, which may still point inside, or one that leaves) and
+    /// kernels without `openat2` take the path-based way ([`open_inside`]).
+    fn open_in(
+        &self,
+        m: &Mapping,
+        rel: &Path,
+        full: &Path,
+    ) -> Result<Option<(File, Metadata)>, String> {
+        use nix::errno::Errno;
+        use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+        if self.beneath.load(Ordering::Relaxed) {
+            let how = OpenHow::new()
+                .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+                .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+            match openat2(&m.dir, rel, how) {
+                Ok(fd) => {
+                    let file = File::from(fd);
+                    // A directory, FIFO or device opened with O_NONBLOCK is closed unread.
+                    return Ok(match file.metadata() {
+                        Ok(meta) if meta.is_file() => Some((file, meta)),
+                        _ => None,
+                    });
+                }
+                Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(None),
+                Err(Errno::ENOSYS | Errno::EPERM) => self.beneath.store(false, Ordering::Relaxed),
+                // EXDEV (a symlink out of the directory, or an absolute one), ELOOP, EACCES...
+                Err(_) => {}
+            }
+        }
+        open_inside(full, &m.root)
     }
 }
 
@@ -644,6 +722,28 @@ pub fn content_type(name: &[u8]) -> &'static str {
     }
 }
 
+/// Bodies up to this size are read and sent with the head in one write; larger ones go by
+/// `sendfile`.
+const SMALL_FILE: u64 = 32 * 1024;
+
+/// Read `len` bytes at `offset` into `buf` (fewer if the file is shorter now).
+fn read_at_most(file: &File, offset: u64, len: u64, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    buf.clear();
+    buf.resize(len as usize, 0);
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(())
+}
+
 /// A short response of our own (404, 405, 412) that keeps the connection.
 fn small(
     ex: &mut Exchange,
@@ -669,6 +769,7 @@ fn small(
 }
 
 /// Write the planned response for `rep`.
+#[allow(clippy::too_many_arguments)]
 fn respond(
     ex: &mut Exchange,
     u: &dyn Unlocker,
@@ -677,6 +778,8 @@ fn respond(
     plan: Plan,
     content_type: &str,
     vary: bool,
+    is_get: bool,
+    buf: &mut Vec<u8>,
 ) -> Outcome {
     if plan == Plan::PreconditionFailed {
         return small(
@@ -741,9 +844,22 @@ fn respond(
     r.header(b"Accept-Ranges", b"bytes");
     validators(r);
     r.commit();
-    let sent = match r.send_file(&rep.file, offset as i64, len, u) {
-        Ok(n) => n,
-        Err(_) => return Outcome::Close, // the client went away
+    let sent = if !is_get {
+        0 // HEAD: no body
+    } else if len <= SMALL_FILE {
+        // Small: read it and send head and body in one write (one packet, no sendfile call).
+        match read_at_most(&rep.file, offset, len, buf) {
+            Ok(()) => match r.write(buf, u) {
+                Ok(n) => n as u64,
+                Err(_) => return Outcome::Close,
+            },
+            Err(_) => return Outcome::Close,
+        }
+    } else {
+        match r.send_file(&rep.file, offset as i64, len, u) {
+            Ok(n) => n,
+            Err(_) => return Outcome::Close, // the client went away
+        }
     };
     match r.finish(u) {
         Ok(()) => Outcome::Done,
@@ -836,12 +952,25 @@ mod tests {
         std::os::unix::fs::symlink(d.0.clone(), root.join("updir")).expect("symlink");
         std::os::unix::fs::symlink(root.join("sub/b.txt"), root.join("in")).expect("symlink");
         std::os::unix::fs::symlink("/nonexistent", root.join("dangling")).expect("symlink");
+        std::os::unix::fs::symlink("../secret.txt", root.join("relout")).expect("symlink");
+        std::os::unix::fs::symlink("sub/b.txt", root.join("relin")).expect("symlink");
+        std::os::unix::fs::symlink("../root/sub", root.join("relsub")).expect("symlink");
         let sf = StaticFiles::new(&[
             ("/static".into(), root.clone()),
             ("/static".into(), d.0.join("root2")),
             ("/static/deep".into(), d.0.join("deep")),
         ])
         .expect("maps");
+        // The same answers with openat2 and without (old kernels, seccomp).
+        for beneath in [true, false] {
+            sf.beneath.store(beneath, Ordering::Relaxed);
+            check_lookups(&sf);
+        }
+        assert!(StaticFiles::new(&[("/x".into(), d.0.join("nope"))]).is_err());
+        assert!(StaticFiles::new(&[("/x".into(), d.0.join("secret.txt"))]).is_err());
+    }
+
+    fn check_lookups(sf: &StaticFiles) {
         assert_eq!(found(sf.lookup(b"/static/a.txt")).as_deref(), Some("a"));
         assert_eq!(found(sf.lookup(b"/static/sub/b.txt")).as_deref(), Some("b"));
         assert_eq!(
@@ -858,8 +987,14 @@ mod tests {
             found(sf.lookup(b"/static/deep/x/c.txt")).as_deref(),
             Some("c")
         );
-        // A symlink inside the root to a file inside is fine.
+        // Symlinks inside the root to files inside are fine (absolute or relative, also when
+        // the relative one goes up and back in).
         assert_eq!(found(sf.lookup(b"/static/in")).as_deref(), Some("b"));
+        assert_eq!(found(sf.lookup(b"/static/relin")).as_deref(), Some("b"));
+        assert_eq!(
+            found(sf.lookup(b"/static/relsub/b.txt")).as_deref(),
+            Some("b")
+        );
         // Not files: to the app.
         for p in [
             &b"/static"[..],
@@ -883,6 +1018,7 @@ mod tests {
             &b"/static/../secret.txt"[..],
             b"/static/sub/../../secret.txt",
             b"/static/out",
+            b"/static/relout",
             b"/static/updir/secret.txt",
             b"/static/a.txt\0",
             b"/static/..\\secret.txt",
@@ -893,8 +1029,6 @@ mod tests {
                 String::from_utf8_lossy(p)
             );
         }
-        assert!(StaticFiles::new(&[("/x".into(), d.0.join("nope"))]).is_err());
-        assert!(StaticFiles::new(&[("/x".into(), d.0.join("secret.txt"))]).is_err());
     }
 
     #[test]
