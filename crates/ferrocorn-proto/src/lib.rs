@@ -1,5 +1,5 @@
 //! Wire formats spoken by ferrocorn, sans-I/O: bytes in, parsed structures out (HTTP/1 in
-//! [`http1`], the PROXY protocol and `X-Forwarded-For` in [`proxy`]).
+//! [`http1`], FastCGI in [`fastcgi`], the PROXY protocol and `X-Forwarded-For` in [`proxy`]).
 //!
 //! Nothing here touches a socket, a thread or Python, and nothing here panics on input.
 //! The lints below make the second promise checkable: no `unsafe`, and outside tests no
@@ -19,5 +19,6 @@
     )
 )]
 
+pub mod fastcgi;
 pub mod http1;
 pub mod proxy;
