@@ -5,7 +5,8 @@ real ``python -m ferrocorn`` processes.
   report exactly their environment-specific problems (and, for the ini, warn about every inline
   comment), one clear line each, never a traceback.
 * ``gunicorn_conf.adapted.py`` serves the Django example as it is (its own ``bind``: no ``-b`` here);
-  an ini with ``http-socket`` instead of ``socket`` (the uwsgi protocol is a later issue) serves it too.
+  the adapted ini serves it behind real nginx ``uwsgi_pass``, and with ``http-socket`` instead of
+  ``socket`` directly.
 * Precedence: command line > ``$FERROCORN_CMD_ARGS`` > ``$GUNICORN_CMD_ARGS`` > config file >
   ``$WEB_CONCURRENCY`` > defaults, shown by ``--print-config`` and by what the server does.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
+from frontends import NGINX, Nginx  # noqa: E402
 from proctools import get_json, http_get, server_cmd, server_env, wait_workers  # noqa: E402
 
 pytestmark = pytest.mark.ferrocorn_only  # --check-config, --print-config, ini files: ferrocorn's
@@ -289,8 +291,8 @@ def test_the_files_three_threads_serve_three_requests_at_once(start_server, tmp_
 # -- uWSGI ini with http-socket serves the Django example -----------------------------------------
 
 def _http_ini(tmp_path: Path) -> Path:
-    """The adapted ini with only what this test needs changed: ``socket`` (uwsgi protocol, a later
-    issue) becomes ``http-socket``, and ``chdir`` is absolute (``%d`` would point into tmp_path)."""
+    """The adapted ini with only what this test needs changed: ``socket`` (the uwsgi protocol)
+    becomes ``http-socket``, and ``chdir`` is absolute (``%d`` would point into tmp_path)."""
     out = []
     for line in UWSGI_ADAPTED.read_text(encoding="utf-8").splitlines():
         if line.startswith("socket ="):
@@ -329,10 +331,24 @@ def test_uwsgi_ini_settings_in_effect_by_print_config(tmp_path):
     assert s["lazy_apps"][0] == "True"
 
 
-def test_adapted_uwsgi_ini_with_only_a_uwsgi_socket_refuses_to_start_clearly(tmp_path):
-    # The uwsgi protocol front end is a later issue: until then, say so instead of serving nothing.
-    code, out, err = run(["--ini", str(UWSGI_ADAPTED)], cwd=tmp_path, timeout=30)
-    assert code == 1, (code, out, err)
-    text = out + err
-    assert re.search(r"only uwsgi/FastCGI sockets are configured", text), text
-    assert "Traceback" not in text and "Booting worker" not in text
+@pytest.mark.skipif(NGINX is None, reason="nginx is installed by scripts/test.sh")
+def test_adapted_uwsgi_ini_serves_django_behind_real_nginx_uwsgi_pass(plain_server, tmp_path):
+    """The seed's deployment: its ini (only the environment-specific lines adapted) speaks the
+    uwsgi protocol on ``socket``, and real nginx passes requests to it with ``uwsgi_pass``."""
+    srv = plain_server("--ini", str(UWSGI_ADAPTED), cwd=tmp_path)
+    srv.wait_for_log(r"Listening at: uwsgi://127\.0\.0\.1:\d+")
+    wait_workers(srv.pid, 4, timeout=20)  # processes = 4
+    with Nginx(tmp_path, f"""
+location / {{
+  include /etc/nginx/uwsgi_params;
+  uwsgi_pass 127.0.0.1:{srv.port};
+}}
+""") as port:
+        for _ in range(4):
+            status, body = http_get("127.0.0.1", port, "/api/json")
+            assert status == 200, body[:500]
+            assert json.loads(body)["message"] == "hello"
+        status, body = http_get("127.0.0.1", port, "/page")
+        assert status == 200 and b"/static/" in body
+    assert srv.stop() == 0
+    assert "Traceback" not in srv.log

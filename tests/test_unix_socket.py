@@ -7,18 +7,17 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 
+from frontends import Nginx  # noqa: E402
 from proctools import server_env, wait_for  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -101,14 +100,6 @@ def test_a_live_socket_file_is_refused_with_a_clear_error(tmp_path):
     assert sock.exists(), "somebody else's live socket must never be removed"
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @ferrocorn_only
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is installed by scripts/test.sh")
 def test_django_behind_real_nginx_proxy_pass_to_the_unix_socket(start_server, tmp_path):
@@ -124,47 +115,17 @@ def test_django_behind_real_nginx_proxy_pass_to_the_unix_socket(start_server, tm
     start_server("-b", f"unix:{sock}", "--chmod-socket=666", "--chdir", str(djsite),
                  "djsite.wsgi:application", cwd=djsite, env=env)
     wait_for(sock.exists, 20, message="the Unix socket")
-    port = _free_port()
-    conf = tmp_path / "nginx.conf"
-    # pytest's tmp dirs are private (0700): nginx's workers must run as us to reach the socket.
-    user = "user root;" if os.geteuid() == 0 else ""
-    conf.write_text(f"""
-{user}
-daemon off;
-worker_processes 1;
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/nginx-error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {tmp_path}/body;
-  proxy_temp_path {tmp_path}/proxy;
-  server {{
-    listen 127.0.0.1:{port};
-    server_name localhost;
-    location /static {{ alias {static_root}/; }}
-    location / {{
-      proxy_set_header Host $host;
-      proxy_set_header X-Real-IP $remote_addr;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_redirect off;
-      proxy_pass http://unix:{sock};
-    }}
-  }}
+    with Nginx(tmp_path, f"""
+location /static {{ alias {static_root}/; }}
+location / {{
+  proxy_set_header Host $host;
+  proxy_set_header X-Real-IP $remote_addr;
+  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+  proxy_set_header X-Forwarded-Proto $scheme;
+  proxy_redirect off;
+  proxy_pass http://unix:{sock};
 }}
-""")
-    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp_path)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-    try:
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_for(up, 10, message="nginx to listen")
+""") as port:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         c.request("GET", "/api/json")
         r = c.getresponse()
@@ -178,6 +139,3 @@ http {{
         r = c.getresponse()
         assert r.status == 200 and len(r.read()) > 0
         c.close()
-    finally:
-        nginx.send_signal(signal.SIGQUIT)
-        nginx.wait(10)

@@ -258,7 +258,6 @@ const BYTES: Kind = Kind::Int {
     max: i64::MAX,
 };
 
-const PENDING_UWSGI: Status = Status::Pending("the uwsgi protocol front end");
 const PENDING_FASTCGI: Status = Status::Pending("the FastCGI front end");
 
 /// gunicorn's default access log format.
@@ -384,7 +383,7 @@ pub static SETTINGS: &[Setting] = &[
         ini: &["socket", "uwsgi-socket"],
         meta: "ADDRESS",
         check: Some(checks::uwsgi_address),
-        status: PENDING_UWSGI,
+        status: Status::Active,
         doc: "This is uWSGI's `socket` (the binary uwsgi protocol that nginx's `uwsgi_pass` and \
               Apache's `mod_proxy_uwsgi` speak), not HTTP.",
         ..base(
@@ -748,7 +747,7 @@ pub static SETTINGS: &[Setting] = &[
         flags: &["limit-request-head"],
         ini: &["buffer-size"],
         meta: "INT",
-        status: Status::Pending("the total-head limit in the HTTP and uwsgi parsers"),
+        status: Status::Active,
         doc: "uWSGI's `buffer-size` maps here. Its default of 4096 is often raised because uWSGI \
               refuses larger uwsgi packets; ferrocorn's default leaves only the per-line limits \
               and the protocol's own 65535-byte cap on uwsgi packets.",
@@ -908,7 +907,7 @@ pub static SETTINGS: &[Setting] = &[
         flags: &["script-name"],
         meta: "PREFIX",
         check: Some(checks::script_name),
-        status: Status::Pending("URL prefix mounting"),
+        status: Status::Active,
         doc: "uWSGI's `mount = PREFIX=APP` sets this (and the app); `manage-script-name` is \
               implied.",
         ..base(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ferrocorn_config::{Config, HeaderMap, ListenAddr};
 use ferrocorn_proto::http1::{HeaderMapPolicy, Limits};
 use ferrocorn_server::access_log::AccessLog;
-use ferrocorn_server::http1::Http1Settings;
+use ferrocorn_server::front::{Front, ServeSettings};
 use ferrocorn_server::listener::{self, Listener};
 use ferrocorn_server::log;
 use ferrocorn_server::master::{self, Dynamic, MasterSettings};
@@ -168,6 +168,17 @@ fn unix_options(cfg: &Config) -> Result<listener::UnixOptions, String> {
     })
 }
 
+/// The front end that serves a configured protocol.
+fn front_of_protocol(p: ferrocorn_config::Protocol, spec: &str) -> Result<Front, String> {
+    match p {
+        ferrocorn_config::Protocol::Http => Ok(Front::Http1),
+        ferrocorn_config::Protocol::Uwsgi => Ok(Front::Uwsgi),
+        ferrocorn_config::Protocol::FastCgi => Err(format!(
+            "cannot listen on {spec:?}: the FastCGI front end is not available yet"
+        )),
+    }
+}
+
 /// Listening sockets: inherited from a re-executing master (USR2) or systemd, else bound now.
 fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
     if let Ok(list) = std::env::var(master::INHERIT_ENV) {
@@ -176,11 +187,15 @@ fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
             .split(',')
             .filter(|s| !s.is_empty())
             .map(|s| {
-                let fd = s
-                    .trim()
+                let (fd, front) = s.trim().split_once(':').unwrap_or((s.trim(), "http"));
+                let fd = fd
                     .parse::<i32>()
                     .map_err(|_| format!("{}: bad fd {s:?}", master::INHERIT_ENV))?;
-                listener::inherit(fd).map_err(|e| e.to_string())
+                let front = Front::parse(front)
+                    .ok_or_else(|| format!("{}: bad protocol in {s:?}", master::INHERIT_ENV))?;
+                Ok(listener::inherit(fd)
+                    .map_err(|e| e.to_string())?
+                    .with_front(front))
             })
             .collect();
     }
@@ -195,48 +210,43 @@ fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
             .unwrap_or(0);
         std::env::remove_var("LISTEN_PID");
         std::env::remove_var("LISTEN_FDS");
+        // A socket named as `fd://N` under --uwsgi-socket speaks uwsgi; the rest speak HTTP.
+        let front_of = |fd: i32| {
+            cfg.listeners
+                .iter()
+                .find(|l| matches!(l.addr, ListenAddr::Fd(n) if n == fd))
+                .map_or(Ok(Front::Http1), |l| front_of_protocol(l.protocol, &l.spec))
+        };
         return (3..3 + n)
-            .map(|fd| listener::inherit(fd).map_err(|e| e.to_string()))
+            .map(|fd| {
+                Ok(listener::inherit(fd)
+                    .map_err(|e| e.to_string())?
+                    .with_front(front_of(fd)?))
+            })
             .collect();
     }
     let mut out = Vec::new();
-    let other: Vec<&str> = cfg
-        .listeners
-        .iter()
-        .filter(|l| l.protocol != ferrocorn_config::Protocol::Http)
-        .map(|l| l.spec.as_str())
-        .collect();
-    if cfg.binds.is_empty() && !other.is_empty() {
-        return Err(format!(
-            "only uwsgi/FastCGI sockets are configured ({}); those front ends are not available yet: add an HTTP bind (-b / http-socket)",
-            other.join(", ")
-        ));
-    }
     let unix = unix_options(cfg)?;
-    for l in cfg
-        .listeners
-        .iter()
-        .filter(|l| l.protocol == ferrocorn_config::Protocol::Http)
-    {
-        match &l.addr {
+    for l in &cfg.listeners {
+        let front = front_of_protocol(l.protocol, &l.spec)?;
+        let bound = match &l.addr {
             ListenAddr::Tcp { host, port } => {
                 let spec = if host.contains(':') {
                     format!("[{host}]:{port}")
                 } else {
                     format!("{host}:{port}")
                 };
-                out.extend(listener::bind(&spec, cfg.backlog).map_err(|e| e.to_string())?);
+                listener::bind(&spec, cfg.backlog).map_err(|e| e.to_string())?
             }
             ListenAddr::Unix(path) => {
-                out.push(listener::bind_unix(path, cfg.backlog, &unix).map_err(|e| e.to_string())?)
+                vec![listener::bind_unix(path, cfg.backlog, &unix).map_err(|e| e.to_string())?]
             }
-            ListenAddr::Fd(fd) => out.push(listener::inherit(*fd).map_err(|e| e.to_string())?),
+            ListenAddr::Fd(fd) => vec![listener::inherit(*fd).map_err(|e| e.to_string())?],
             ListenAddr::Abstract(name) => {
-                return Err(format!(
-                    "cannot listen on @{name}: abstract Unix sockets are not supported yet"
-                ))
+                vec![listener::bind_abstract(name, cfg.backlog).map_err(|e| e.to_string())?]
             }
-        }
+        };
+        out.extend(bound.into_iter().map(|b| b.with_front(front)));
     }
     Ok(out)
 }
@@ -247,7 +257,7 @@ pub fn worker_settings(
     cfg: &Config,
     hooks: &Hooks,
 ) -> Result<WorkerSettings, String> {
-    let mut http = Http1Settings::new(
+    let mut http = ServeSettings::new(
         limits(cfg),
         cfg.keepalive,
         cfg.header_timeout,
@@ -260,6 +270,14 @@ pub fn worker_settings(
         .iter()
         .map(|h| h.as_bytes().to_vec())
         .collect();
+    if cfg.limit_request_head > 0 {
+        // One cap on a whole head: an HTTP head over it gets 431, a uwsgi packet over it is refused.
+        http.max_head = http.max_head.min(cfg.limit_request_head);
+        http.uwsgi_max_vars = cfg
+            .limit_request_head
+            .saturating_sub(ferrocorn_proto::uwsgi::HEADER_LEN)
+            .min(ferrocorn_proto::uwsgi::MAX_VARS);
+    }
     http.proxy = ProxySettings::from_config(cfg);
     http.access = access_log(cfg)?;
     if cfg.memory_report && http.access.is_none() {
@@ -267,7 +285,7 @@ pub fn worker_settings(
     }
     Ok(WorkerSettings {
         threads: cfg.threads,
-        http,
+        serve: http,
         graceful_timeout: cfg.graceful_timeout,
         ctl: None,
         on_quick_exit: Some(quick_exit_hooks(py, hooks, cfg)),

@@ -31,6 +31,8 @@ pub struct Entry<'a> {
     pub duration: Duration,
     /// Request header fields in arrival order.
     pub headers: &'a [(&'a [u8], &'a [u8])],
+    /// The names in `headers` are CGI variables (`HTTP_USER_AGENT`), as uwsgi and FastCGI send.
+    pub cgi_names: bool,
     /// The response head as sent (status line and headers), when a format needs `{x}o`.
     pub response_head: &'a [u8],
     pub server_name: &'a str,
@@ -42,9 +44,16 @@ pub struct Entry<'a> {
 
 impl Entry<'_> {
     fn header(&self, name: &str) -> Option<&[u8]> {
+        let name = name.as_bytes();
         self.headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .find(|(n, _)| {
+                if self.cgi_names {
+                    crate::app::cgi_name_is(n, name)
+                } else {
+                    n.eq_ignore_ascii_case(name)
+                }
+            })
             .map(|(_, v)| *v)
     }
 
@@ -392,6 +401,7 @@ mod tests {
             started: UNIX_EPOCH + Duration::from_secs(1_795_554_900),
             duration: Duration::from_micros(1500),
             headers,
+            cgi_names: false,
             response_head: head,
             server_name: "127.0.0.1",
             server_port: "8000",

@@ -57,6 +57,27 @@ pub enum HeaderStyle {
     Cgi,
 }
 
+/// Whether the CGI variable `var` (`HTTP_USER_AGENT`, `CONTENT_TYPE`) carries the HTTP header
+/// `field` (`user-agent`, any case).
+pub fn cgi_name_is(var: &[u8], field: &[u8]) -> bool {
+    let bare = field.eq_ignore_ascii_case(b"content-type")
+        || field.eq_ignore_ascii_case(b"content-length");
+    let var = match var.strip_prefix(b"HTTP_") {
+        Some(v) if !bare => v,
+        None if bare => var,
+        _ => return false,
+    };
+    var.len() == field.len()
+        && var.iter().zip(field).all(|(&a, &b)| {
+            let b = if b == b'-' {
+                b'_'
+            } else {
+                b.to_ascii_uppercase()
+            };
+            a == b
+        })
+}
+
 /// A (name, value) pair as byte ranges into the exchange's buffer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Field {
@@ -76,6 +97,10 @@ pub struct Head {
     pub protocol: &'static str,
     pub fields: Vec<Field>,
     pub style: Option<HeaderStyle>,
+    /// `path` is already percent-decoded (CGI front ends send PATH_INFO decoded).
+    pub path_decoded: bool,
+    /// The `SCRIPT_NAME` a CGI front end sent (empty range for HTTP).
+    pub script_name: (u32, u32),
     /// Declared body length (`CONTENT_LENGTH`), if the body is length-delimited.
     pub content_length: Option<u64>,
 }
@@ -112,9 +137,31 @@ impl<'a> Request<'a> {
     pub fn raw_uri(&self) -> &'a [u8] {
         slice(self.buf, self.head.raw_uri)
     }
-    /// The path, still percent-encoded.
+    /// The path: percent-encoded as sent for HTTP; for CGI front ends their `PATH_INFO`,
+    /// already decoded (see [`Request::path_decoded`]).
     pub fn path(&self) -> &'a [u8] {
         slice(self.buf, self.head.path)
+    }
+    /// Whether [`Request::path`] is already percent-decoded.
+    pub fn path_decoded(&self) -> bool {
+        self.head.path_decoded
+    }
+    /// The `SCRIPT_NAME` a CGI front end sent (empty for HTTP).
+    pub fn script_name(&self) -> &'a [u8] {
+        slice(self.buf, self.head.script_name)
+    }
+    /// The first value of the HTTP header `name` (case-insensitive, e.g. `if-none-match`),
+    /// whichever way the front end spells header names.
+    pub fn header(&self, name: &[u8]) -> Option<&'a [u8]> {
+        let cgi = self.style() == HeaderStyle::Cgi;
+        self.fields().find_map(|(n, v)| {
+            let hit = if cgi {
+                cgi_name_is(n, name)
+            } else {
+                n.eq_ignore_ascii_case(name)
+            };
+            hit.then_some(v)
+        })
     }
     pub fn query(&self) -> &'a [u8] {
         slice(self.buf, self.head.query)
@@ -138,6 +185,39 @@ impl<'a> Request<'a> {
     }
 }
 
+/// The app's `SCRIPT_NAME` and `PATH_INFO`, decoded, written to `out` as one string
+/// (`SCRIPT_NAME` then `PATH_INFO`); returns where `PATH_INFO` starts.
+///
+/// `mount` (`--script-name`, or `SCRIPT_NAME` in the server's environment; no trailing slash)
+/// decides when set: it is always `SCRIPT_NAME`, and is cut from the front of the path when the
+/// path starts with it. Without a mount, an HTTP request's whole path is `PATH_INFO`; a CGI front
+/// end's own split is kept when it sent both parts non-empty (`fastcgi_split_path_info`,
+/// `uwsgi_modifier1 30`), and otherwise — nginx's stock `fastcgi_params` and Apache send
+/// `SCRIPT_NAME` = the whole path and no `PATH_INFO` — the whole path is `PATH_INFO`.
+pub fn app_paths(req: &Request<'_>, mount: &[u8], out: &mut Vec<u8>) -> usize {
+    out.clear();
+    let front_script = req.script_name();
+    out.extend_from_slice(front_script);
+    if req.path_decoded() {
+        out.extend_from_slice(req.path());
+    } else {
+        ferrocorn_proto::http1::percent_decode_into(req.path(), out);
+    }
+    if !mount.is_empty() {
+        let at_boundary = out.get(mount.len()).is_none_or(|&b| b == b'/');
+        if out.starts_with(mount) && at_boundary {
+            return mount.len();
+        }
+        out.splice(0..0, mount.iter().copied());
+        return mount.len();
+    }
+    if !front_script.is_empty() && out.len() > front_script.len() {
+        front_script.len()
+    } else {
+        0
+    }
+}
+
 /// One request/response exchange, owned by the thread serving it.
 pub struct Exchange {
     pub head: Head,
@@ -153,5 +233,85 @@ impl Exchange {
             buf: self.body.buffer(),
             head: &self.head,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CGI-style head over `buf = script ++ path`.
+    fn cgi(buf: &[u8], script_len: u32, decoded: bool) -> Head {
+        Head {
+            path: (script_len, buf.len() as u32),
+            script_name: (0, script_len),
+            style: Some(HeaderStyle::Cgi),
+            path_decoded: decoded,
+            ..Head::default()
+        }
+    }
+
+    fn paths(buf: &[u8], head: &Head, mount: &[u8]) -> (String, String) {
+        let mut out = Vec::new();
+        let at = app_paths(&Request::new(buf, head), mount, &mut out);
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (s(&out[..at]), s(&out[at..]))
+    }
+
+    #[test]
+    fn script_name_and_path_info() {
+        let http = |p: &[u8]| Head {
+            path: (0, p.len() as u32),
+            style: Some(HeaderStyle::Http),
+            ..Head::default()
+        };
+        let p = b"/app/a%20b";
+        assert_eq!(paths(p, &http(p), b""), ("".into(), "/app/a b".into()));
+        assert_eq!(paths(p, &http(p), b"/app"), ("/app".into(), "/a b".into()));
+        // Not under the mount: SCRIPT_NAME is still the mount, the path is left whole.
+        assert_eq!(
+            paths(p, &http(p), b"/other"),
+            ("/other".into(), "/app/a b".into())
+        );
+        // "/application" is not under "/app".
+        let p = b"/application";
+        assert_eq!(
+            paths(p, &http(p), b"/app"),
+            ("/app".into(), "/application".into())
+        );
+        let p = b"/app";
+        assert_eq!(paths(p, &http(p), b"/app"), ("/app".into(), "".into()));
+
+        // nginx's stock fastcgi_params: SCRIPT_NAME is the whole path, no PATH_INFO.
+        let b = b"/page/x";
+        assert_eq!(
+            paths(b, &cgi(b, 7, true), b""),
+            ("".into(), "/page/x".into())
+        );
+        assert_eq!(
+            paths(b, &cgi(b, 7, true), b"/page"),
+            ("/page".into(), "/x".into())
+        );
+        // A front end that split the path itself keeps its split without a mount.
+        assert_eq!(
+            paths(b, &cgi(b, 5, true), b""),
+            ("/page".into(), "/x".into())
+        );
+        // uwsgi_params: no SCRIPT_NAME, PATH_INFO decoded already (a literal % stays).
+        let b = b"/a%20b";
+        assert_eq!(
+            paths(b, &cgi(b, 0, true), b""),
+            ("".into(), "/a%20b".into())
+        );
+    }
+
+    #[test]
+    fn cgi_names_match_http_names() {
+        assert!(cgi_name_is(b"HTTP_USER_AGENT", b"user-agent"));
+        assert!(cgi_name_is(b"HTTP_USER_AGENT", b"User-Agent"));
+        assert!(cgi_name_is(b"CONTENT_TYPE", b"content-type"));
+        assert!(!cgi_name_is(b"HTTP_CONTENT_TYPE", b"content-type"));
+        assert!(!cgi_name_is(b"USER_AGENT", b"user-agent"));
+        assert!(!cgi_name_is(b"HTTP_USER_AGENTS", b"user-agent"));
     }
 }

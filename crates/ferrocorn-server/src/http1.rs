@@ -3,7 +3,7 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use ferrocorn_proto::http1::{
     self as h1, BodyKind, ChunkedDecoder, HttpError, Parsed, RequestHead, Version,
@@ -13,66 +13,13 @@ use ferrocorn_proto::proxy::{
 };
 use socket2::Socket;
 
-use crate::access_log::{AccessLog, Entry};
 use crate::app::{Exchange, Field, Handler, Head, HeaderStyle, Outcome, Unlocker};
 use crate::body::{BodyReader, Framing};
 use crate::conn_info::ConnInfo;
+use crate::front::{self, After, ServeSettings, ThreadCtx};
 use crate::log;
-use crate::proxy::{self, ProxySettings};
+use crate::proxy;
 use crate::response::ResponseWriter;
-use crate::scoreboard::ThreadSlot;
-
-/// The settings the HTTP/1.1 driver needs, copied out of the config once.
-#[derive(Debug, Clone)]
-pub struct Http1Settings {
-    /// Limits for everyone but trusted front ends.
-    pub limits: h1::Limits,
-    /// The same limits plus the underscore `forwarder_headers` a trusted front end may send.
-    pub trusted_limits: h1::Limits,
-    /// Trusted front ends and the PROXY protocol (default: nobody trusted, protocol off).
-    pub proxy: ProxySettings,
-    pub keepalive: Duration,
-    pub header_timeout: Duration,
-    pub client_timeout: Duration,
-    pub server_header: String,
-    /// Largest head we buffer before the parser's own limits must have fired.
-    pub max_head: usize,
-    /// Where finished requests are logged (None: no access log).
-    pub access: Option<Arc<AccessLog>>,
-}
-
-impl Http1Settings {
-    pub fn new(
-        limits: h1::Limits,
-        keepalive: Duration,
-        header_timeout: Duration,
-        client_timeout: Duration,
-        server_header: String,
-    ) -> Self {
-        let line = if limits.max_line == 0 {
-            1 << 20
-        } else {
-            limits.max_line
-        };
-        let field = if limits.max_field_size == 0 {
-            1 << 20
-        } else {
-            limits.max_field_size
-        };
-        let max_head = (line + 2 + limits.max_fields.saturating_mul(field + 2) + 4).min(64 << 20);
-        Http1Settings {
-            trusted_limits: limits.clone(),
-            proxy: ProxySettings::default(),
-            limits,
-            keepalive,
-            header_timeout,
-            client_timeout,
-            server_header,
-            max_head,
-            access: None,
-        }
-    }
-}
 
 /// A PROXY header from a peer not in `proxy_allow_ips`.
 const PROXY_NOT_ALLOWED: HttpError = HttpError::new(400, "PROXY header not allowed from this peer");
@@ -106,44 +53,8 @@ pub struct Conn {
     proxy_pending: bool,
 }
 
-/// What the connection needs next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum After {
-    /// Wait for more bytes, but drop the connection at this deadline.
-    Wait(Instant),
-    Close,
-}
-
-/// Per-thread state for the driver.
-pub struct ThreadCtx {
-    pub dates: h1::DateCache,
-    /// This thread's scoreboard slot (request start/end for harakiri), when a master watches.
-    pub slot: Option<&'static ThreadSlot>,
-    /// Requests finished since the worker last looked (for max-requests / reload-on-rss).
-    pub finished: u64,
-    /// Scratch for the scoreboard's request description.
-    desc: Vec<u8>,
-    /// Scratch for access-log lines.
-    line: String,
-    /// Scratch for the decoded path of an access-log line.
-    path: Vec<u8>,
-}
-
-impl ThreadCtx {
-    pub fn new(slot: Option<&'static ThreadSlot>) -> Self {
-        ThreadCtx {
-            dates: h1::DateCache::new(),
-            slot,
-            finished: 0,
-            desc: Vec::with_capacity(128),
-            line: String::new(),
-            path: Vec::new(),
-        }
-    }
-}
-
 impl Conn {
-    pub fn new(sock: Socket, info: ConnInfo, s: &Http1Settings) -> Self {
+    pub fn new(sock: Socket, info: ConnInfo, s: &ServeSettings) -> Self {
         let sock = Arc::new(sock);
         Conn {
             ex: Exchange {
@@ -165,7 +76,7 @@ impl Conn {
         &mut self,
         h: &mut dyn Handler,
         ctx: &mut ThreadCtx,
-        s: &Http1Settings,
+        s: &ServeSettings,
         stopping: &dyn Fn() -> bool,
     ) -> After {
         loop {
@@ -240,7 +151,7 @@ impl Conn {
 
     /// Look for a PROXY header at the start of the connection and cut it off, adopting its
     /// addresses. Leaves `proxy_pending` set while more bytes are needed to tell.
-    fn take_proxy_header(&mut self, s: &Http1Settings) -> Result<(), HttpError> {
+    fn take_proxy_header(&mut self, s: &ServeSettings) -> Result<(), HttpError> {
         let Some(versions) = s.proxy.protocol else {
             self.proxy_pending = false;
             return Ok(());
@@ -284,52 +195,11 @@ impl Conn {
         let _ = resp.simple(e.status, e.reason, body.as_bytes(), u);
     }
 
-    /// Write this request's access-log line (the head is still intact in the buffer).
-    fn access_log(
-        &self,
-        log: &AccessLog,
-        ctx: &mut ThreadCtx,
-        started: SystemTime,
-        duration: Duration,
-    ) {
-        let buf = self.ex.body.buffer();
-        let p = &self.parsed;
-        // `%(U)s` is PATH_INFO: percent-decoded, like the environ.
-        ctx.path.clear();
-        h1::percent_decode_into(p.path.get(buf), &mut ctx.path);
-        let headers: Vec<(&[u8], &[u8])> = p
-            .headers
-            .iter()
-            .map(|f| (f.name.get(buf), f.value.get(buf)))
-            .collect();
-        let entry = Entry {
-            // gunicorn's `%(h)s` is REMOTE_ADDR: the client a PROXY header or trusted front end named.
-            remote_addr: self.ex.info.client_addr(),
-            method: p.method.get(buf),
-            raw_uri: p.target.get(buf),
-            path: &ctx.path,
-            query: p.query.get(buf),
-            protocol: self.ex.head.protocol,
-            status: self.ex.resp.status(),
-            body_bytes: self.ex.resp.body_bytes(),
-            started,
-            duration,
-            headers: &headers,
-            response_head: self.ex.resp.kept_head(),
-            server_name: &self.ex.info.server_name,
-            server_port: &self.ex.info.server_port,
-            remote_port: self.ex.info.client_port(),
-            scheme: self.ex.info.url_scheme,
-        };
-        log.format(&entry, &mut ctx.line);
-        log.write_line(&ctx.line);
-    }
-
     fn serve_one(
         &mut self,
         h: &mut dyn Handler,
         ctx: &mut ThreadCtx,
-        s: &Http1Settings,
+        s: &ServeSettings,
     ) -> Outcome {
         // Only trusted front ends' headers count; everyone else's skip this branch.
         if self.ex.info.trusted && s.proxy.reads_headers() {
@@ -366,6 +236,8 @@ impl Conn {
             Version::Http11 => "HTTP/1.1",
         };
         head.style = Some(HeaderStyle::Http);
+        head.path_decoded = false;
+        head.script_name = (0, 0);
         head.fields.clear();
         head.fields.extend(p.headers.iter().map(|f| Field {
             name: span(f.name),
@@ -407,30 +279,8 @@ impl Conn {
             ctx.dates.header_line(SystemTime::now()),
         );
 
-        if let Some(slot) = ctx.slot {
-            ctx.desc.clear();
-            let buf = self.ex.body.buffer();
-            ctx.desc.extend_from_slice(p.method.get(buf));
-            ctx.desc.push(b' ');
-            ctx.desc.extend_from_slice(p.target.get(buf));
-            slot.start(&ctx.desc);
-        }
-        let started = s
-            .access
-            .as_ref()
-            .map(|_| (SystemTime::now(), Instant::now()));
-        if let Some(log) = &s.access {
-            self.ex.resp.keep_head(log.wants_response_head);
-        }
-        let outcome = h.handle(&mut self.ex);
-        if let (Some(log), Some((when, t0))) = (&s.access, started) {
-            self.access_log(log, ctx, when, t0.elapsed());
-        }
-        if let Some(slot) = ctx.slot {
-            slot.end();
-        }
+        let outcome = front::run_app(&mut self.ex, h, ctx, s);
         self.requests += 1;
-        ctx.finished += 1;
         if outcome == Outcome::Close || !self.ex.resp.keep_alive() {
             return Outcome::Close;
         }

@@ -7,6 +7,7 @@ pub mod access_log;
 pub mod app;
 pub mod body;
 pub mod conn_info;
+pub mod front;
 pub mod http1;
 pub mod listener;
 pub mod log;
@@ -17,6 +18,7 @@ pub mod response;
 pub mod scoreboard;
 pub mod signals;
 pub mod sock;
+pub mod uwsgi;
 pub mod worker;
 
 pub use app::{App, Exchange, Handler, Outcome, Request, Unlocker};

@@ -5,6 +5,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
+use crate::front::Front;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// A bound, listening socket and how to describe it.
@@ -18,6 +19,22 @@ pub struct Listener {
     pub server_port: String,
     /// The socket file of a Unix listener and its inode, so `--vacuum` removes only our own file.
     pub unix_file: Option<(PathBuf, u64)>,
+    /// The protocol spoken on it (HTTP unless configured as a uwsgi or FastCGI socket).
+    pub front: Front,
+}
+
+impl Listener {
+    /// This listener speaking `front` instead of HTTP (the "Listening at" URL says so too).
+    pub fn with_front(mut self, front: Front) -> Self {
+        if front != Front::Http1 {
+            self.url = match self.url.strip_prefix("http://") {
+                Some(rest) => format!("{}://{rest}", front.name()),
+                None => format!("{} ({})", self.url, front.name()),
+            };
+        }
+        self.front = front;
+        self
+    }
 }
 
 /// How a Unix socket file is set up (uWSGI's chmod-socket / chown-socket).
@@ -67,6 +84,34 @@ pub fn bind_unix(path: &Path, backlog: i32, opts: &UnixOptions) -> Result<Listen
         server_port: String::new(),
         sock,
         unix_file: Some((path.to_path_buf(), ino)),
+        front: Front::Http1,
+    })
+}
+
+/// Bind an abstract Unix socket (`@NAME`, Linux): no file, so no stale-file handling or vacuum;
+/// the kernel refuses a name that is already taken.
+pub fn bind_abstract(name: &str, backlog: i32) -> Result<Listener, BindError> {
+    use std::os::unix::ffi::OsStrExt;
+    let err = |message: String| BindError {
+        address: format!("@{name}"),
+        message,
+    };
+    let mut raw = vec![0u8];
+    raw.extend_from_slice(name.as_bytes());
+    let sock =
+        Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None).map_err(|e| err(e.to_string()))?;
+    let addr = socket2::SockAddr::unix(std::ffi::OsStr::from_bytes(&raw))
+        .map_err(|e| err(e.to_string()))?;
+    sock.bind(&addr).map_err(|e| err(e.to_string()))?;
+    sock.listen(backlog).map_err(|e| err(e.to_string()))?;
+    sock.set_nonblocking(true).map_err(|e| err(e.to_string()))?;
+    Ok(Listener {
+        url: format!("unix:@{name}"),
+        server_name: format!("@{name}"),
+        server_port: String::new(),
+        sock,
+        unix_file: None,
+        front: Front::Http1,
     })
 }
 
@@ -187,6 +232,7 @@ pub fn inherit(fd: std::os::fd::RawFd) -> Result<Listener, BindError> {
                 server_port: a.port().to_string(),
                 sock,
                 unix_file: None,
+                front: Front::Http1,
             })
         }
         None => match local.as_pathname() {
@@ -199,11 +245,25 @@ pub fn inherit(fd: std::os::fd::RawFd) -> Result<Listener, BindError> {
                     server_port: String::new(),
                     unix_file: Some((path.to_path_buf(), ino)),
                     sock,
+                    front: Front::Http1,
                 })
             }
-            None => Err(err(
-                "inherited socket is neither TCP nor a Unix socket file".into(),
-            )),
+            None => match local.as_abstract_namespace() {
+                Some(name) => {
+                    let name = String::from_utf8_lossy(name).into_owned();
+                    Ok(Listener {
+                        url: format!("unix:@{name}"),
+                        server_name: format!("@{name}"),
+                        server_port: String::new(),
+                        unix_file: None,
+                        sock,
+                        front: Front::Http1,
+                    })
+                }
+                None => Err(err(
+                    "inherited socket is neither TCP nor a Unix socket".into()
+                )),
+            },
         },
     }
 }
@@ -233,6 +293,7 @@ pub fn bind(address: &str, backlog: i32) -> Result<Vec<Listener>, BindError> {
             server_port: local.port().to_string(),
             sock,
             unix_file: None,
+            front: Front::Http1,
         });
     }
     Ok(out)

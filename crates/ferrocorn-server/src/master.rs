@@ -522,9 +522,11 @@ impl Master<'_> {
                         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
                     );
                 }
-                let list = fds
+                // `FD:PROTOCOL` per listener, so uwsgi sockets stay uwsgi in the new master.
+                let list = self
+                    .listeners
                     .iter()
-                    .map(|f| f.to_string())
+                    .map(|l| format!("{}:{}", l.sock.as_raw_fd(), l.front.name()))
                     .collect::<Vec<_>>()
                     .join(",");
                 let mut env: Vec<CString> = std::env::vars_os()

@@ -28,6 +28,17 @@ enum BodyFraming {
     Close,
 }
 
+/// How responses are put on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wire {
+    /// HTTP/1.x straight to the client: chunked when an HTTP/1.1 body has no length.
+    #[default]
+    Http,
+    /// An HTTP response on a connection that carries one request (uwsgi): never chunked; a body
+    /// without a length ends when the connection closes.
+    HttpOnce,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum State {
     /// Nothing of the response decided yet.
@@ -69,6 +80,7 @@ pub struct ResponseWriter {
     /// Keep a copy of the committed head (for access-log `{header}o` atoms).
     keep_head: bool,
     head_copy: Vec<u8>,
+    wire: Wire,
 }
 
 impl ResponseWriter {
@@ -86,6 +98,11 @@ impl ResponseWriter {
             server_line: line.into(),
             ..Default::default()
         }
+    }
+
+    /// Choose how responses on this connection are framed (set once, before the first request).
+    pub fn set_wire(&mut self, wire: Wire) {
+        self.wire = wire;
     }
 
     /// Keep a copy of the next committed head (see `kept_head`).
@@ -202,7 +219,7 @@ impl ResponseWriter {
             BodyFraming::None
         } else if let Some(n) = self.app_content_length {
             BodyFraming::Length(n)
-        } else if version == Version::Http11 {
+        } else if version == Version::Http11 && self.wire == Wire::Http {
             self.out
                 .extend_from_slice(b"Transfer-Encoding: chunked\r\n");
             BodyFraming::Chunked

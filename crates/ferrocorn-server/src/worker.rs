@@ -17,7 +17,7 @@ use nix::sys::signal::Signal;
 
 use crate::app::{App, Handler};
 use crate::conn_info::ConnInfo;
-use crate::http1::{After, Conn, Http1Settings, ThreadCtx};
+use crate::front::{After, Conn, ServeSettings, ThreadCtx};
 use crate::listener::Listener;
 use crate::log;
 use crate::scoreboard::WorkerHandle;
@@ -27,7 +27,7 @@ use crate::signals::SignalPipe;
 #[derive(Clone)]
 pub struct WorkerSettings {
     pub threads: u32,
-    pub http: Http1Settings,
+    pub serve: ServeSettings,
     /// How long TERM waits for in-flight requests.
     pub graceful_timeout: Duration,
     /// Supervision by a master (None when the worker runs on its own, e.g. in tests).
@@ -162,7 +162,7 @@ impl Slots {
         let mut out = Vec::new();
         for idx in 0..self.v.len() {
             let s = &self.v[idx];
-            let answered = s.conn.as_ref().is_some_and(|c| c.requests > 0);
+            let answered = s.conn.as_ref().is_some_and(|c| c.requests() > 0);
             if s.state == SlotState::Idle && ((all && answered) || s.deadline <= now) {
                 let t = token(idx as u32, s.gen);
                 if let Some(c) = self.remove(t) {
@@ -451,12 +451,12 @@ fn on_listener(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, idx: usize
             l.server_name.clone(),
             l.server_port.clone(),
             idx,
-            &sh.settings.http.proxy,
+            &sh.settings.serve.proxy,
         );
         let fd = sock.as_raw_fd();
-        let mut conn = Box::new(Conn::new(sock, info, &sh.settings.http));
+        let mut conn = Box::new(Conn::new(l.front, sock, info, &sh.settings.serve));
         let stopping = || sh.stopping();
-        let after = conn.drive(h, ctx, &sh.settings.http, &stopping);
+        let after = conn.drive(h, ctx, &sh.settings.serve, &stopping);
         if ctx.finished > 0 {
             after_requests(sh, ctx);
         }
@@ -480,7 +480,7 @@ fn on_conn(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, t: u64) {
         return;
     };
     let stopping = || sh.stopping();
-    match conn.drive(h, ctx, &sh.settings.http, &stopping) {
+    match conn.drive(h, ctx, &sh.settings.serve, &stopping) {
         After::Close => {
             drop(sh.lock().remove(t));
             drop(conn);
@@ -522,7 +522,7 @@ fn on_signal_pipe(sh: &Shared) {
             if let Err(e) = log::reopen() {
                 log::error(&format!("cannot reopen the error log: {e}"));
             }
-            if let Some(a) = &sh.settings.http.access {
+            if let Some(a) = &sh.settings.serve.access {
                 if let Err(e) = a.reopen() {
                     log::error(&format!("cannot reopen the access log: {e}"));
                 }

@@ -2,8 +2,8 @@
 //! use interned key strings for the CGI variables and common headers, and fill values straight
 //! from the request buffer.
 
-use ferrocorn_proto::http1::{environ_key_into, percent_decode_into};
-use ferrocorn_server::app::HeaderStyle;
+use ferrocorn_proto::http1::environ_key_into;
+use ferrocorn_server::app::{app_paths, HeaderStyle};
 use ferrocorn_server::Exchange;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -12,6 +12,7 @@ use pyo3::types::{PyDict, PyString};
 pub struct Keys {
     pub request_method: Py<PyString>,
     pub path_info: Py<PyString>,
+    pub script_name: Py<PyString>,
     pub query_string: Py<PyString>,
     pub raw_uri: Py<PyString>,
     pub server_protocol: Py<PyString>,
@@ -64,6 +65,7 @@ impl Keys {
         Keys {
             request_method: s("REQUEST_METHOD"),
             path_info: s("PATH_INFO"),
+            script_name: s("SCRIPT_NAME"),
             query_string: s("QUERY_STRING"),
             raw_uri: s("RAW_URI"),
             server_protocol: s("SERVER_PROTOCOL"),
@@ -135,15 +137,11 @@ pub fn fill<'py>(
         Some((_, k)) => env.set_item(&keys.request_method, k)?,
         None => env.set_item(&keys.request_method, latin1_str(py, method))?,
     }
-    scratch.path.clear();
-    percent_decode_into(req.path(), &mut scratch.path);
-    let mut path: &[u8] = &scratch.path;
-    if !script_name.is_empty() {
-        if let Some(rest) = path.strip_prefix(script_name) {
-            if rest.is_empty() || rest.starts_with(b"/") {
-                path = rest;
-            }
-        }
+    let split = app_paths(&req, script_name, &mut scratch.path);
+    let (script, path) = scratch.path.split_at(split);
+    // The listener's template holds the mount as SCRIPT_NAME; only a different one is written.
+    if script != script_name {
+        env.set_item(&keys.script_name, latin1_str(py, script))?;
     }
     env.set_item(&keys.path_info, latin1_str(py, path))?;
     env.set_item(&keys.query_string, latin1_str(py, req.query()))?;
@@ -223,8 +221,11 @@ pub fn fill<'py>(
                 }
             }
         };
+        // Repeated headers are joined (cookies with "; "); a CGI front end's other variables
+        // (SERVER_NAME, CONTENT_LENGTH, ...) replace the template's.
+        let joinable = style == HeaderStyle::Http || name.starts_with(b"HTTP_");
         match env.get_item(&key)? {
-            Some(prev) => {
+            Some(prev) if joinable => {
                 let sep = if key.to_str()? == "HTTP_COOKIE" {
                     "; "
                 } else {
@@ -233,7 +234,7 @@ pub fn fill<'py>(
                 let joined = format!("{}{}{}", prev.extract::<&str>()?, sep, value_str.to_str()?);
                 env.set_item(key, joined)?;
             }
-            None => env.set_item(key, value_str)?,
+            _ => env.set_item(key, value_str)?,
         }
     }
     Ok(())

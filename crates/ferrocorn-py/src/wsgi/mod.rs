@@ -31,7 +31,8 @@ pub struct WsgiApp {
     /// Per listener: the constant part of every environ.
     templates: Vec<Py<PyDict>>,
     keys: Keys,
-    /// `SCRIPT_NAME` from the environment (gunicorn honours it), stripped from PATH_INFO.
+    /// The mount point: `--script-name`, else `SCRIPT_NAME` from the environment (gunicorn honours
+    /// it); stripped from PATH_INFO.
     script_name: Vec<u8>,
     /// gunicorn's `pre_request(worker, req)` and `post_request(worker, req, environ, resp)` hooks.
     pre_request: Option<Py<PyAny>>,
@@ -49,7 +50,12 @@ impl WsgiApp {
         names: &[(String, String)],
         cfg: &Config,
     ) -> PyResult<Self> {
-        let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
+        // --script-name (uWSGI `mount`) wins over SCRIPT_NAME in the environment (gunicorn's way).
+        let script_name = cfg
+            .script_name
+            .clone()
+            .or_else(|| std::env::var("SCRIPT_NAME").ok())
+            .unwrap_or_default();
         let script_name = script_name.trim_end_matches('/').to_string();
         let errors = Py::new(py, errors::ErrorStream)?;
         let wrapper = py.get_type::<FileWrapper>();

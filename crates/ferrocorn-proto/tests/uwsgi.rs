@@ -1,0 +1,206 @@
+//! Runs every packet in `tests/corpus/uwsgi/` through `parse_packet`, whole and at every prefix,
+//! checks the expectations in the file (format: `tests/corpus/uwsgi/README.md`), then mutates the
+//! corpus to check the parser never panics and never depends on how the bytes were split.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{unescape, Rng};
+use ferrocorn_proto::uwsgi::{parse_packet, Parsed, UwsgiError, Var, MAX_VARS};
+
+struct Case {
+    name: String,
+    max_vars: usize,
+    expect: String,
+    checks: Vec<(String, Vec<u8>)>,
+    raw: Vec<u8>,
+}
+
+fn load() -> Vec<Case> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/uwsgi");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "uwsgi"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(p).unwrap();
+            parse_case(&name, &text).unwrap_or_else(|e| panic!("{name}: {e}"))
+        })
+        .collect()
+}
+
+fn parse_case(name: &str, text: &str) -> Result<Case, String> {
+    let (meta, raw_text) = text.split_once("---\n").ok_or("no '---' line")?;
+    let mut case = Case {
+        name: name.to_string(),
+        max_vars: MAX_VARS,
+        expect: String::new(),
+        checks: Vec::new(),
+        raw: Vec::new(),
+    };
+    for line in meta.lines().map(str::trim_end) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = match line.split_once(": ") {
+            Some(kv) => kv,
+            None => (
+                line.strip_suffix(':').ok_or(format!("bad line {line:?}"))?,
+                "",
+            ),
+        };
+        match key {
+            "description" => {}
+            "expect" => case.expect = value.to_string(),
+            "option" => {
+                let n = value
+                    .strip_prefix("max_vars=")
+                    .and_then(|n| n.parse().ok())
+                    .ok_or(format!("unknown option {value:?}"))?;
+                case.max_vars = n;
+            }
+            _ => case.checks.push((key.to_string(), unescape(value)?)),
+        }
+    }
+    if case.expect.is_empty() {
+        return Err("no expect line".into());
+    }
+    for line in raw_text.lines() {
+        case.raw
+            .extend(unescape(line.trim_end_matches([' ', '\t', '\r']))?);
+    }
+    Ok(case)
+}
+
+fn show(b: &[u8]) -> String {
+    b.escape_ascii().to_string()
+}
+
+fn check(case: &Case, result: &Result<Parsed, UwsgiError>, vars: &[Var]) -> Result<(), String> {
+    let raw = &case.raw;
+    let complete = match (case.expect.as_str(), result) {
+        ("complete", Ok(Parsed::Complete { header, body_start })) => Some((*header, *body_start)),
+        ("partial", Ok(Parsed::Partial)) | ("error", Err(_)) => None,
+        (want, got) => return Err(format!("expected {want}, got {got:?}")),
+    };
+    for (key, want) in &case.checks {
+        match (key.as_str(), complete, result) {
+            ("reason", _, Err(e)) => {
+                if e.reason().as_bytes() != want.as_slice() {
+                    return Err(format!(
+                        "reason: expected {:?}, got {:?}",
+                        show(want),
+                        e.reason()
+                    ));
+                }
+            }
+            ("modifier1", Some((h, _)), _) => {
+                if h.modifier1.to_string().as_bytes() != want.as_slice() {
+                    return Err(format!("modifier1 is {}", h.modifier1));
+                }
+            }
+            ("vars", Some(_), _) => {
+                if vars.len().to_string().as_bytes() != want.as_slice() {
+                    return Err(format!("{} vars", vars.len()));
+                }
+            }
+            ("body", Some((_, start)), _) => {
+                if raw.get(start..).unwrap() != want.as_slice() {
+                    return Err(format!("body is {:?}", show(&raw[start..])));
+                }
+            }
+            ("var", Some(_), _) => {
+                let eq = want
+                    .iter()
+                    .position(|&b| b == b'=')
+                    .ok_or("var needs KEY=VALUE")?;
+                let (k, v) = (&want[..eq], &want[eq + 1..]);
+                if !vars
+                    .iter()
+                    .any(|x| x.key.get(raw) == k && x.value.get(raw) == v)
+                {
+                    return Err(format!("no var {}={}", show(k), show(v)));
+                }
+            }
+            (other, _, _) => return Err(format!("check {other:?} does not apply here")),
+        }
+    }
+    Ok(())
+}
+
+/// Every prefix is `Partial` until the first that is not, and that one agrees with the whole.
+fn check_prefixes(raw: &[u8], max_vars: usize) -> Result<(), String> {
+    let mut out = Vec::new();
+    let whole = parse_packet(raw, max_vars, &mut out);
+    let whole_vars = out.clone();
+    for k in 0..=raw.len() {
+        let prefix = parse_packet(&raw[..k], max_vars, &mut out);
+        match (&prefix, &whole) {
+            (Ok(Parsed::Partial), _) => continue,
+            (Err(p), Err(w)) if p == w => return Ok(()),
+            (Ok(p @ Parsed::Complete { .. }), Ok(w)) if p == w && out == whole_vars => {
+                return Ok(())
+            }
+            _ => return Err(format!("prefix of {k} bytes: {prefix:?}, whole: {whole:?}")),
+        }
+    }
+    match whole {
+        Ok(Parsed::Partial) => Ok(()),
+        other => Err(format!("every prefix partial, whole {other:?}")),
+    }
+}
+
+#[test]
+fn corpus() {
+    let cases = load();
+    assert!(cases.len() >= 14, "corpus went missing: {}", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let mut vars = Vec::new();
+        let result = parse_packet(&case.raw, case.max_vars, &mut vars);
+        if let Err(e) = check(case, &result, &vars) {
+            failures.push(format!("{}: {e}", case.name));
+        }
+        if let Err(e) = check_prefixes(&case.raw, case.max_vars) {
+            failures.push(format!("{} (byte by byte): {e}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn mutations_never_panic_and_do_not_depend_on_splits() {
+    let seeds: Vec<Vec<u8>> = load().into_iter().map(|c| c.raw).collect();
+    let mut rng = Rng(0x7577_7367_6921 | 1);
+    let mut vars = Vec::new();
+    for round in 0..20_000 {
+        let mut input = seeds[rng.below(seeds.len())].clone();
+        for _ in 0..=rng.below(3) {
+            let len = input.len();
+            match rng.below(4) {
+                0 if len > 0 => input[rng.below(len)] = rng.next() as u8,
+                1 => input.insert(rng.below(len + 1), rng.next() as u8),
+                2 if len > 0 => input.truncate(rng.below(len)),
+                _ => {}
+            }
+        }
+        let max_vars = [MAX_VARS, 4096, 100][round % 3];
+        if let Ok(Parsed::Complete { body_start, .. }) = parse_packet(&input, max_vars, &mut vars) {
+            assert!(body_start <= input.len(), "{}", show(&input));
+            for v in &vars {
+                assert!(v.key.end as usize <= body_start && v.value.end as usize <= body_start);
+                assert!(!v.key.get(&input).is_empty());
+            }
+        }
+        if let Err(e) = check_prefixes(&input, max_vars) {
+            panic!("{e}\ninput: {}", show(&input));
+        }
+    }
+}

@@ -1,0 +1,168 @@
+"""Real front-end servers for the tests: nginx (and Apache httpd) started as our own processes on
+a free port with a config the test writes, stopped at the end. Only the parts of the config that
+differ per test are passed in; the boilerplate (pid file, temp dirs, logs) lives here once."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import textwrap
+from pathlib import Path
+
+from proctools import wait_for
+
+NGINX = shutil.which("nginx")
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+class Nginx:
+    """``with Nginx(tmp_path, server_body) as port:`` runs nginx with ``server_body`` (locations,
+    upstreams go in ``http_extra``) inside ``server { listen 127.0.0.1:PORT; ... }``."""
+
+    def __init__(self, workdir: Path, server_body: str, http_extra: str = ""):
+        self.dir = Path(workdir)
+        self.server_body = server_body
+        self.http_extra = http_extra
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def error_log(self) -> str:
+        p = self.dir / "nginx-error.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def __enter__(self) -> int:
+        d = self.dir
+        # pytest's tmp dirs are private (0700): as root, nginx's workers must run as root to reach
+        # sockets and files there; otherwise they run as us anyway.
+        user = "user root;" if os.geteuid() == 0 else ""
+        temps = "\n".join(f"  {k}_temp_path {d}/{k};" for k in
+                          ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        conf = d / "nginx.conf"
+        conf.write_text(textwrap.dedent(f"""\
+            {user}
+            daemon off;
+            worker_processes 1;
+            pid {d}/nginx.pid;
+            error_log {d}/nginx-error.log info;
+            events {{ worker_connections 256; }}
+            http {{
+              access_log off;
+              client_max_body_size 64m;
+            {temps}
+            {textwrap.indent(self.http_extra, '  ')}
+              server {{
+                listen 127.0.0.1:{self.port};
+                server_name localhost;
+            {textwrap.indent(self.server_body, '    ')}
+              }}
+            }}
+            """))
+        self.proc = subprocess.Popen([NGINX or "nginx", "-c", str(conf), "-p", str(d)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: _listening(self.port) or self.proc.poll() is not None, 10,
+                     message="nginx to listen")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.proc.stderr.read().decode(errors='replace')}"
+                                   f"\n{self.error_log()}")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.port
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return False
+
+
+APACHE = shutil.which("apache2") or (os.path.exists("/usr/sbin/apache2") and "/usr/sbin/apache2") or None
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
+
+
+def apache_has(*modules: str) -> bool:
+    return APACHE is not None and all((APACHE_MODULES / f"{m}.so").exists() for m in modules)
+
+
+class Apache:
+    """``with Apache(tmp_path, body, modules=[...]) as port:`` runs Apache httpd 2.4 in the
+    foreground (``-DFOREGROUND``) with a minimal config of our own: the event MPM, the modules
+    asked for, ``Listen 127.0.0.1:PORT`` and ``body`` (directives for the main server)."""
+
+    BASE_MODULES = ("mod_mpm_event", "mod_authz_core", "mod_mime", "mod_dir")
+
+    def __init__(self, workdir: Path, body: str, modules=()):
+        self.dir = Path(workdir)
+        self.body = body
+        self.modules = list(self.BASE_MODULES) + [m for m in modules if m not in self.BASE_MODULES]
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def error_log(self) -> str:
+        p = self.dir / "apache-error.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def __enter__(self) -> int:
+        d = self.dir
+        loads = "\n".join(
+            f"LoadModule {m[4:]}_module {APACHE_MODULES}/{m}.so" for m in self.modules)
+        # As root, httpd's children must switch to some user; ours reach only world-readable paths.
+        user = "User www-data\nGroup www-data" if os.geteuid() == 0 else ""
+        conf = d / "apache.conf"
+        conf.write_text(textwrap.dedent(f"""\
+            ServerRoot {d}
+            {loads}
+            {user}
+            ServerName localhost
+            Listen 127.0.0.1:{self.port}
+            PidFile {d}/apache.pid
+            ErrorLog {d}/apache-error.log
+            LogLevel info
+            DefaultRuntimeDir {d}
+            Mutex file:{d}
+            TypesConfig /etc/mime.types
+            """) + self.body + "\n")
+        self.proc = subprocess.Popen([APACHE or "apache2", "-f", str(conf), "-DFOREGROUND"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: _listening(self.port) or self.proc.poll() is not None, 15,
+                     message="apache to listen")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"apache exited: {self.proc.stderr.read().decode(errors='replace')}"
+                                   f"\n{self.error_log()}")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.port
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # httpd: TERM stops at once, children too
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return False
