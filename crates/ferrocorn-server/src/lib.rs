@@ -6,6 +6,7 @@
 pub mod access_log;
 pub mod app;
 pub mod body;
+pub mod cgi;
 pub mod conn_info;
 pub mod front;
 pub mod http1;
