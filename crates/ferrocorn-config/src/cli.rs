@@ -276,6 +276,6 @@ mod tests {
             }
         }
         assert!(help.contains("--limit-request-field_size"));
-        assert!(help.contains("takes effect when the FastCGI front end lands"));
+        assert!(help.contains("takes effect when static file serving lands"));
     }
 }

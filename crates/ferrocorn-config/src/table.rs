@@ -258,7 +258,6 @@ const BYTES: Kind = Kind::Int {
     max: i64::MAX,
 };
 
-const PENDING_FASTCGI: Status = Status::Pending("the FastCGI front end");
 
 /// gunicorn's default access log format.
 pub const DEFAULT_ACCESS_LOG_FORMAT: &str =
@@ -400,7 +399,8 @@ pub static SETTINGS: &[Setting] = &[
         ini: &["fastcgi-socket"],
         meta: "ADDRESS",
         check: Some(checks::uwsgi_address),
-        status: PENDING_FASTCGI,
+        doc: "With no address configured at all, a listening socket on fd 0 is served as FastCGI \
+              (how Apache mod_fcgid starts its applications); `fd://0` names it explicitly.",
         ..base(
             "fastcgi_socket",
             Section::Sockets,

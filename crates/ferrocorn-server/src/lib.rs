@@ -8,6 +8,7 @@ pub mod app;
 pub mod body;
 pub mod cgi;
 pub mod conn_info;
+pub mod fastcgi;
 pub mod front;
 pub mod http1;
 pub mod listener;

@@ -1,0 +1,310 @@
+//! The FastCGI front end (nginx `fastcgi_pass`, Apache `mod_proxy_fcgi` and `mod_fcgid`,
+//! `cgi-fcgi`): the Responder role, one request at a time per connection.
+//!
+//! The head (`BEGIN_REQUEST` and the params) is parsed in the connection's buffer by
+//! [`ferrocorn_proto::fastcgi::HeadParser`]; the params are CGI variables, mapped by the same code
+//! as uwsgi's ([`crate::cgi`]). The body is read from `STDIN` records by the body reader, the
+//! response goes out as a CGI response in `STDOUT` records ([`Wire::FastCgi`]) ended by
+//! `END_REQUEST`. With `FCGI_KEEP_CONN` the connection then waits for the next request (the web
+//! server decides when it closes); without, it closes.
+//!
+//! What the web server may send besides requests is answered here or by the body reader:
+//! `GET_VALUES` (the server's real concurrency, `FCGI_MPXS_CONNS` 0), unknown management records
+//! (`UNKNOWN_TYPE`), a `BEGIN_REQUEST` for a second id while one is served (`CANT_MPX_CONN`),
+//! roles other than Responder (`UNKNOWN_ROLE`), and `ABORT_REQUEST` (the request ends with
+//! `END_REQUEST`; the app's iterable is still closed). Anything malformed closes the connection
+//! with a log line; the worker goes on.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrocorn_proto::fastcgi::{
+    self as fcgi, Control, FcgiError, HeadParser, HeadStatus, Limits, ProtocolStatus, RequestHead,
+};
+use socket2::Socket;
+
+use crate::app::{Exchange, Handler, Head, Outcome, Unlocker};
+use crate::body::{BodyReader, FcgiLink, Framing};
+use crate::cgi;
+use crate::conn_info::ConnInfo;
+use crate::front::{self, After, ServeSettings, ThreadCtx};
+use crate::log;
+use crate::response::{ResponseWriter, Wire};
+use crate::sock;
+
+/// An unread request body up to this size is read and dropped after the response (so the
+/// connection can be reused, or closed without resetting a response the web server is reading).
+const DRAIN_LIMIT: u64 = 1 << 20;
+
+/// Between requests a KEEP_CONN connection belongs to the web server (spec §3.5: it decides when
+/// to close); ferrocorn closes one only on a graceful stop or after this much silence.
+const KEEP_CONN_IDLE: Duration = Duration::from_secs(3600);
+
+/// What the connection, its body reader and its response writer know about the current request.
+#[derive(Debug, Default)]
+pub struct RequestFlags {
+    /// The web server aborted it (`ABORT_REQUEST`): nothing more is written for it.
+    pub aborted: AtomicBool,
+    /// Its `STDIN` stream has ended: the connection's next bytes start a record.
+    pub stdin_done: AtomicBool,
+}
+
+/// One FastCGI connection's state, reused for all its requests.
+pub struct Conn {
+    pub ex: Exchange,
+    parser: HeadParser,
+    parsed: RequestHead,
+    /// When the first byte of the head being received arrived (header-timeout clock).
+    head_started: Option<Instant>,
+    pub requests: u64,
+    /// The current request's flags, shared with the body reader and the response writer.
+    flags: Arc<RequestFlags>,
+}
+
+impl Conn {
+    pub fn new(sock: Socket, info: ConnInfo, s: &ServeSettings) -> Self {
+        let sock = Arc::new(sock);
+        let mut resp = ResponseWriter::new(sock.clone(), s.client_timeout, &s.server_header);
+        resp.set_wire(Wire::FastCgi);
+        Conn {
+            ex: Exchange {
+                head: Head::default(),
+                body: BodyReader::new(sock, s.client_timeout),
+                resp,
+                info: Arc::new(info),
+            },
+            parser: HeadParser::new(limits(s)),
+            parsed: RequestHead::default(),
+            head_started: Some(Instant::now()),
+            requests: 0,
+            flags: Arc::new(RequestFlags::default()),
+        }
+    }
+
+    /// Serve whatever the connection has; returns when it must wait for the web server or close.
+    pub fn drive(
+        &mut self,
+        h: &mut dyn Handler,
+        ctx: &mut ThreadCtx,
+        s: &ServeSettings,
+        stopping: &dyn Fn() -> bool,
+    ) -> After {
+        let max_head = limits(s).max_head();
+        loop {
+            if self.ex.body.has_buffered() {
+                if self.head_started.is_none() {
+                    self.head_started = Some(Instant::now());
+                }
+                match self
+                    .parser
+                    .parse(self.ex.body.buffer_mut(), &mut self.parsed)
+                {
+                    Ok(HeadStatus::Complete) => {
+                        self.head_started = None;
+                        if !self.serve_one(h, ctx, s) || stopping() {
+                            return After::Close;
+                        }
+                        if !self.ex.body.has_buffered() {
+                            return After::Wait(Instant::now() + KEEP_CONN_IDLE.max(s.keepalive));
+                        }
+                        continue;
+                    }
+                    Ok(HeadStatus::Control(c)) => {
+                        if !self.answer(c, h, s) {
+                            return After::Close;
+                        }
+                        continue;
+                    }
+                    Ok(HeadStatus::Partial) => {}
+                    Err(e) => {
+                        self.refuse(&e);
+                        return After::Close;
+                    }
+                }
+            }
+            match self.ex.body.fill_nonblocking(max_head) {
+                // The web server closed (or the buffer is full, which the parser's own limit
+                // reports first).
+                Ok(0) => return After::Close,
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return After::Wait(match self.head_started {
+                        Some(t) => t + s.header_timeout,
+                        None => Instant::now() + KEEP_CONN_IDLE.max(s.keepalive),
+                    });
+                }
+                Err(_) => return After::Close,
+            }
+        }
+    }
+
+    fn peer(&self) -> String {
+        let info = &self.ex.info;
+        if info.remote_addr.is_empty() {
+            "a Unix-socket peer".into()
+        } else {
+            info.remote_addr.clone()
+        }
+    }
+
+    /// Log why the connection's bytes cannot be served (the caller closes it).
+    fn refuse(&self, e: &FcgiError) {
+        let buf = self.ex.body.buffer();
+        // `GET /...`: an HTTP method, then a space.
+        let word = buf.iter().take_while(|b| b.is_ascii_uppercase()).count();
+        let hint = if matches!(e, FcgiError::UnsupportedVersion(_))
+            && word >= 3
+            && buf.get(word) == Some(&b' ')
+        {
+            " (this looks like HTTP: serve HTTP with -b / http-socket)"
+        } else {
+            ""
+        };
+        log::info(&format!(
+            "fastcgi: {e} from {}; closing{hint}",
+            self.peer()
+        ));
+    }
+
+    /// Answer a record that came before or between requests. False: the connection must close.
+    fn answer(&mut self, c: Control, h: &mut dyn Handler, s: &ServeSettings) -> bool {
+        let mut out = Vec::with_capacity(64);
+        let mut keep = true;
+        match c {
+            Control::GetValues(q) => fcgi::push_get_values_result(&mut out, q, &s.fastcgi_values),
+            Control::UnknownType(t) => {
+                log::debug(&format!(
+                    "fastcgi: unknown management record type {t} from {}",
+                    self.peer()
+                ));
+                fcgi::push_unknown_type(&mut out, t)
+            }
+            Control::Refuse { request_id, status } => {
+                log::info(&format!(
+                    "fastcgi: refused request {request_id} from {}: {}",
+                    self.peer(),
+                    match status {
+                        ProtocolStatus::CantMpxConn =>
+                            "one request at a time per connection (FCGI_CANT_MPX_CONN)",
+                        _ => "only the Responder role is served (FCGI_UNKNOWN_ROLE)",
+                    }
+                ));
+                fcgi::push_end_request(&mut out, request_id, 0, status)
+            }
+            Control::Abort {
+                request_id,
+                keep_conn,
+            } => {
+                log::debug(&format!(
+                    "fastcgi: request {request_id} aborted by {} before it started",
+                    self.peer()
+                ));
+                fcgi::push_end_request(&mut out, request_id, 0, ProtocolStatus::RequestComplete);
+                keep = keep_conn;
+            }
+        }
+        let u: &dyn Unlocker = h;
+        self.write_raw(&out, u, s) && keep
+    }
+
+    fn write_raw(&self, bytes: &[u8], u: &dyn Unlocker, s: &ServeSettings) -> bool {
+        match self.ex.body.socket() {
+            Some(sock) => sock::write_all(&**sock, bytes, s.client_timeout, u).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Serve the request whose head was just parsed. False: close the connection.
+    fn serve_one(&mut self, h: &mut dyn Handler, ctx: &mut ThreadCtx, s: &ServeSettings) -> bool {
+        let request_id = self.parsed.request_id;
+        let keep_conn = self.parsed.keep_conn;
+        let decoder = self.parser.take_stdin();
+        let buf = self.ex.body.buffer();
+        let params = self.parsed.params.iter().map(|p| (p.name, p.value));
+        let m = match cgi::map_vars(buf, params, false, &mut self.ex.head, &mut self.ex.info) {
+            Ok(m) => m,
+            Err(e) => {
+                log::info(&format!(
+                    "fastcgi: request without a usable {} from {}; closing",
+                    match e {
+                        cgi::CgiError::NoMethod => "REQUEST_METHOD".to_string(),
+                        cgi::CgiError::BadContentLength(v) => format!("CONTENT_LENGTH ({v:?})"),
+                    },
+                    self.peer()
+                ));
+                return false;
+            }
+        };
+        self.flags.aborted.store(false, Ordering::Relaxed);
+        self.flags.stdin_done.store(false, Ordering::Relaxed);
+        let resp = &mut self.ex.resp;
+        resp.begin(
+            m.version,
+            m.is_head,
+            keep_conn,
+            ctx.dates.header_line(SystemTime::now()),
+        );
+        resp.set_fcgi_request(request_id, self.flags.clone());
+        let u: &dyn Unlocker = h;
+        let max_body = s.limits.max_body;
+        if let Some(n) = m.content_length.filter(|&n| max_body != 0 && n > max_body) {
+            log::info(&format!(
+                "fastcgi: request body of {n} bytes is over limit_request_body ({max_body})"
+            ));
+            let _ = resp.simple(413, "Content Too Large", b"Content Too Large\n", u);
+            return false;
+        }
+        let framing = Framing::FastCgi {
+            decoder: Box::new(decoder),
+            pending: 0..0,
+            done: false,
+            link: Arc::new(FcgiLink {
+                values: s.fastcgi_values,
+                flags: self.flags.clone(),
+            }),
+        };
+        self.ex.body.begin(self.parsed.head_len, framing, false);
+        let outcome = front::run_app(&mut self.ex, h, ctx, s);
+        self.requests += 1;
+        let u: &dyn Unlocker = h;
+        if self.flags.aborted.load(Ordering::Relaxed) {
+            // The web server gave up on the request: end it (it may have had part of a response).
+            log::debug(&format!(
+                "fastcgi: request {request_id} aborted by {}",
+                self.peer()
+            ));
+            let end = fcgi::end_request(request_id, 0, ProtocolStatus::RequestComplete);
+            if !self.write_raw(&end, u, s) || !keep_conn {
+                return false;
+            }
+            // What is left of its records belongs to an inactive request: the next head's
+            // parser skips them.
+            self.ex.body.finish();
+            return true;
+        }
+        if !self.ex.resp.fcgi_ended() {
+            // The app failed after the response started, or the web server went away: close
+            // without END_REQUEST, so the response is seen cut short.
+            return false;
+        }
+        let reuse = outcome == Outcome::Done && self.ex.resp.keep_alive();
+        if !self.ex.body.is_complete() && !self.ex.body.drain(DRAIN_LIMIT, u) {
+            return false;
+        }
+        if !reuse {
+            return false;
+        }
+        self.ex.body.finish();
+        true
+    }
+}
+
+/// The codec's limits from the settings.
+fn limits(s: &ServeSettings) -> Limits {
+    Limits {
+        max_params: s.fastcgi_max_params,
+        max_body: s.limits.max_body,
+    }
+}
