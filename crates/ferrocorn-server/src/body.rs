@@ -341,6 +341,13 @@ impl BodyReader {
         }
     }
 
+    /// FastCGI, before the app runs: decode what is already buffered up to the first body data,
+    /// so a request whose `STDIN` ended with its head is known to be complete (and records in
+    /// between are answered). Reads nothing from the socket.
+    pub fn prime_fastcgi(&mut self, u: &dyn Unlocker) -> Result<(), BodyError> {
+        self.fcgi_step(0, u).map(|_| ())
+    }
+
     /// One step of a FastCGI body: hand out pending data, decode what is buffered (answering
     /// control records), or say that the socket must be read (`None`).
     fn fcgi_step(
@@ -380,20 +387,12 @@ impl BodyReader {
                 link.flags.stdin_done.store(true, Ordering::Relaxed);
             }
             if let Some(c) = step.control {
-                let mut answer = Vec::new();
-                match c {
-                    Control::GetValues(q) => {
-                        fcgi::push_get_values_result(&mut answer, q, &link.values)
-                    }
-                    Control::UnknownType(t) => fcgi::push_unknown_type(&mut answer, t),
-                    Control::Refuse { request_id, status } => {
-                        fcgi::push_end_request(&mut answer, request_id, 0, status)
-                    }
-                    Control::Abort { request_id, .. } => {
-                        link.flags.aborted.store(true, Ordering::Relaxed);
-                        return Err(fcgi_error(FcgiError::Aborted(request_id)));
-                    }
+                if let Control::Abort { request_id, .. } = c {
+                    link.flags.aborted.store(true, Ordering::Relaxed);
+                    return Err(fcgi_error(FcgiError::Aborted(request_id)));
                 }
+                let mut answer = Vec::new();
+                crate::fastcgi::answer_control(c, &link.values, &mut answer);
                 let sock = self
                     .sock
                     .clone()

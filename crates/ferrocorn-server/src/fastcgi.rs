@@ -26,7 +26,7 @@ use ferrocorn_proto::fastcgi::{
 use socket2::Socket;
 
 use crate::app::{Exchange, Handler, Head, Outcome, Unlocker};
-use crate::body::{BodyReader, FcgiLink, Framing};
+use crate::body::{BodyError, BodyReader, FcgiLink, Framing};
 use crate::cgi;
 use crate::conn_info::ConnInfo;
 use crate::front::{self, After, ServeSettings, ThreadCtx};
@@ -61,6 +61,8 @@ pub struct Conn {
     pub requests: u64,
     /// The current request's flags, shared with the body reader and the response writer.
     flags: Arc<RequestFlags>,
+    /// The web server's address, for log lines (the connection info takes the client's).
+    peer: String,
 }
 
 impl Conn {
@@ -68,6 +70,11 @@ impl Conn {
         let sock = Arc::new(sock);
         let mut resp = ResponseWriter::new(sock.clone(), s.client_timeout, &s.server_header);
         resp.set_wire(Wire::FastCgi);
+        let peer = if info.remote_addr.is_empty() {
+            "a Unix-socket peer".to_string()
+        } else {
+            info.remote_addr.clone()
+        };
         Conn {
             ex: Exchange {
                 head: Head::default(),
@@ -80,6 +87,7 @@ impl Conn {
             head_started: Some(Instant::now()),
             requests: 0,
             flags: Arc::new(RequestFlags::default()),
+            peer,
         }
     }
 
@@ -140,15 +148,6 @@ impl Conn {
         }
     }
 
-    fn peer(&self) -> String {
-        let info = &self.ex.info;
-        if info.remote_addr.is_empty() {
-            "a Unix-socket peer".into()
-        } else {
-            info.remote_addr.clone()
-        }
-    }
-
     /// Log why the connection's bytes cannot be served (the caller closes it).
     fn refuse(&self, e: &FcgiError) {
         let buf = self.ex.body.buffer();
@@ -162,49 +161,29 @@ impl Conn {
         } else {
             ""
         };
-        log::info(&format!(
-            "fastcgi: {e} from {}; closing{hint}",
-            self.peer()
-        ));
+        log::info(&format!("fastcgi: {e} from {}; closing{hint}", self.peer));
     }
 
     /// Answer a record that came before or between requests. False: the connection must close.
     fn answer(&mut self, c: Control, h: &mut dyn Handler, s: &ServeSettings) -> bool {
         let mut out = Vec::with_capacity(64);
-        let mut keep = true;
-        match c {
-            Control::GetValues(q) => fcgi::push_get_values_result(&mut out, q, &s.fastcgi_values),
-            Control::UnknownType(t) => {
-                log::debug(&format!(
-                    "fastcgi: unknown management record type {t} from {}",
-                    self.peer()
-                ));
-                fcgi::push_unknown_type(&mut out, t)
-            }
-            Control::Refuse { request_id, status } => {
-                log::info(&format!(
-                    "fastcgi: refused request {request_id} from {}: {}",
-                    self.peer(),
-                    match status {
-                        ProtocolStatus::CantMpxConn =>
-                            "one request at a time per connection (FCGI_CANT_MPX_CONN)",
-                        _ => "only the Responder role is served (FCGI_UNKNOWN_ROLE)",
-                    }
-                ));
-                fcgi::push_end_request(&mut out, request_id, 0, status)
-            }
+        let keep = match c {
             Control::Abort {
                 request_id,
                 keep_conn,
             } => {
                 log::debug(&format!(
                     "fastcgi: request {request_id} aborted by {} before it started",
-                    self.peer()
+                    self.peer
                 ));
                 fcgi::push_end_request(&mut out, request_id, 0, ProtocolStatus::RequestComplete);
-                keep = keep_conn;
+                keep_conn
             }
-        }
+            other => {
+                answer_control(other, &s.fastcgi_values, &mut out);
+                true
+            }
+        };
         let u: &dyn Unlocker = h;
         self.write_raw(&out, u, s) && keep
     }
@@ -232,7 +211,7 @@ impl Conn {
                         cgi::CgiError::NoMethod => "REQUEST_METHOD".to_string(),
                         cgi::CgiError::BadContentLength(v) => format!("CONTENT_LENGTH ({v:?})"),
                     },
-                    self.peer()
+                    self.peer
                 ));
                 return false;
             }
@@ -266,14 +245,32 @@ impl Conn {
             }),
         };
         self.ex.body.begin(self.parsed.head_len, framing, false);
-        let outcome = front::run_app(&mut self.ex, h, ctx, s);
+        // What came with the head (often the whole, empty, body) is decoded now: an app that
+        // never reads the body can then still notice an ABORT_REQUEST while it streams.
+        if let Err(e) = self.ex.body.prime_fastcgi(u) {
+            if !self.flags.aborted.load(Ordering::Relaxed) {
+                log::info(&format!("fastcgi: {e} from {}; closing", self.peer));
+                if let BodyError::Protocol(code, reason) = e {
+                    let _ = self
+                        .ex
+                        .resp
+                        .simple(code, reason, format!("{reason}\n").as_bytes(), u);
+                }
+                return false;
+            }
+        }
+        let outcome = if self.flags.aborted.load(Ordering::Relaxed) {
+            Outcome::Close
+        } else {
+            front::run_app(&mut self.ex, h, ctx, s)
+        };
         self.requests += 1;
         let u: &dyn Unlocker = h;
         if self.flags.aborted.load(Ordering::Relaxed) {
             // The web server gave up on the request: end it (it may have had part of a response).
             log::debug(&format!(
                 "fastcgi: request {request_id} aborted by {}",
-                self.peer()
+                self.peer
             ));
             let end = fcgi::end_request(request_id, 0, ProtocolStatus::RequestComplete);
             if !self.write_raw(&end, u, s) || !keep_conn {
@@ -298,6 +295,32 @@ impl Conn {
         }
         self.ex.body.finish();
         true
+    }
+}
+
+/// The answer to a management record or a refused `BEGIN_REQUEST`, appended to `out` (an abort
+/// is the caller's to handle: it ends the request being served).
+pub fn answer_control(c: Control, values: &fcgi::Values, out: &mut Vec<u8>) {
+    match c {
+        Control::GetValues(q) => fcgi::push_get_values_result(out, q, values),
+        Control::UnknownType(t) => {
+            log::debug(&format!("fastcgi: unknown management record type {t}"));
+            fcgi::push_unknown_type(out, t)
+        }
+        Control::Refuse { request_id, status } => {
+            log::info(&format!(
+                "fastcgi: refused request {request_id}: {}",
+                match status {
+                    ProtocolStatus::CantMpxConn =>
+                        "one request at a time per connection (FCGI_CANT_MPX_CONN)",
+                    _ => "only the Responder role is served (FCGI_UNKNOWN_ROLE)",
+                }
+            ));
+            fcgi::push_end_request(out, request_id, 0, status)
+        }
+        Control::Abort { request_id, .. } => {
+            fcgi::push_end_request(out, request_id, 0, ProtocolStatus::RequestComplete)
+        }
     }
 }
 
