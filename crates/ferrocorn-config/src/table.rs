@@ -258,7 +258,6 @@ const BYTES: Kind = Kind::Int {
     max: i64::MAX,
 };
 
-
 /// gunicorn's default access log format.
 pub const DEFAULT_ACCESS_LOG_FORMAT: &str =
     r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;

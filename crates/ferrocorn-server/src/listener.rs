@@ -282,8 +282,7 @@ pub fn stdin_is_listener() -> bool {
         Err(nix::errno::Errno::ENOTCONN)
     );
     not_connected
-        && nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::AcceptConn)
-            .unwrap_or(false)
+        && nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::AcceptConn).unwrap_or(false)
 }
 
 /// Move a listening socket off fd 0 (onto a new close-on-exec descriptor, returned) and put

@@ -273,8 +273,8 @@ impl ResponseWriter {
             // On FastCGI the web server's connection to the client is not ours to close.
             if self.wire != Wire::FastCgi
                 && value
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
             {
                 self.must_close = true;
             }
