@@ -40,13 +40,8 @@ pub fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
     }
     // --capture-output: the app's print() and stray stderr go to the error log file (as in
     // gunicorn, only meaningful when the error log is a file).
-    if cfg.capture_output && log::fd() != 2 {
-        for target in [1, 2] {
-            // SAFETY: dup2 of our open error-log descriptor onto stdout/stderr; no memory involved.
-            unsafe {
-                libc::dup2(log::fd(), target);
-            }
-        }
+    if cfg.capture_output {
+        log::capture_output();
     }
     // `raw_env` (`-e K=V`, ini `env =`): set before anything imports the app.
     if let Err(e) = apply_raw_env(py, &cfg) {
@@ -447,6 +442,9 @@ fn daemonize() -> Result<(), i32> {
         EXIT_STARTUP
     };
     for step in 0..2 {
+        // Each parent exits right after the fork: what it logged must be written first (the child
+        // starts with an empty log queue of its own).
+        log::flush();
         match crate::host::fork_python() {
             Ok(Some(_)) => std::process::exit(0),
             Ok(None) => {}

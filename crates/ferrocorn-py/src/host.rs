@@ -96,8 +96,10 @@ fn module_files(py: Python<'_>) -> Vec<std::path::PathBuf> {
 pub fn fork_python() -> io::Result<Option<i32>> {
     Python::attach(|_py| {
         // SAFETY: CPython requires PyOS_BeforeFork/AfterFork_* around fork() with the GIL held,
-        // which `attach` guarantees. We fork only while single-threaded (master, daemonizing),
-        // so the child may run arbitrary code.
+        // which `attach` guarantees. We fork only from the master or while daemonizing, where the
+        // one other thread is the log writer: it never touches Python or std's stdio locks, the
+        // child never uses its queue or lock (it starts its own, `log_writer`), and `log::flush()`
+        // just before leaves it idle. So the child may run arbitrary code.
         unsafe {
             pyo3::ffi::PyOS_BeforeFork();
             match nix::unistd::fork() {

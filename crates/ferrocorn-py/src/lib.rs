@@ -16,7 +16,10 @@ mod wsgi;
 /// Run ferrocorn with a full argv (`argv[0]` is the program name); returns the exit status.
 #[pyfunction]
 fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
-    boot::run(py, argv)
+    let code = boot::run(py, argv);
+    // The master's last lines (and start-up failures) are written before the interpreter exits.
+    py.detach(ferrocorn_server::log::flush);
+    code
 }
 
 /// Write a message to the server's error log (used by the hooks' `server.log` / `worker.log`).

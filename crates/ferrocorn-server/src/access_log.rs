@@ -1,16 +1,15 @@
 //! The access log: gunicorn's `--access-logformat` atoms (or one JSON object per line), formatted
-//! on the request thread into a reused buffer and written with a single `write` per line so lines
-//! from many threads and workers never interleave.
+//! on the request thread into a reused buffer and handed to this process's log writer thread
+//! (`log_writer`), which writes whole lines, so lines from many threads and workers never
+//! interleave and a slow disk never holds a request for long.
 
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
-use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 
 use crate::log::civil_from_days;
+use crate::log_writer::{LogWriter, Target};
 
 /// gunicorn's default format.
 pub const DEFAULT_FORMAT: &str = r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
@@ -40,6 +39,8 @@ pub struct Entry<'a> {
     pub remote_port: &'a str,
     /// `wsgi.url_scheme` of the request.
     pub scheme: &'a str,
+    /// The `{KEY}e` values the host read from the environ after the app ran.
+    pub app_env: Option<&'a crate::app::LoggedEnv>,
 }
 
 impl Entry<'_> {
@@ -88,6 +89,12 @@ impl Entry<'_> {
     /// `{KEY}e`: the request's CGI/WSGI variables the server knows, looked up case-insensitively
     /// like gunicorn. The server's own process environment is never exposed.
     fn env(&self, key: &str) -> Option<String> {
+        // The environ as the app left it, when the host read it.
+        if let Some(env) = self.app_env.filter(|e| e.values.len() == e.keys.len()) {
+            if let Some(i) = env.keys.iter().position(|k| k.eq_ignore_ascii_case(key)) {
+                return env.values.get(i).cloned().flatten();
+            }
+        }
         let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let upper = key.to_ascii_uppercase();
         match upper.as_str() {
@@ -111,44 +118,42 @@ impl Entry<'_> {
     }
 }
 
-enum Target {
-    Stdout,
-    File(File),
-}
-
 /// An open access log.
 pub struct AccessLog {
     pieces: Vec<Piece>,
     json: bool,
     memory_report: bool,
-    path: Option<String>,
-    target: RwLock<Target>,
+    writer: LogWriter,
     /// Whether a format needs the response head kept (`{x}o` atoms).
     pub wants_response_head: bool,
+    /// The environ keys of the format's `{KEY}e` atoms, for the host to read after the app ran.
+    pub env_keys: std::sync::Arc<[String]>,
 }
 
 impl std::fmt::Debug for AccessLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessLog")
-            .field("path", &self.path)
+            .field("writer", &self.writer)
             .field("json", &self.json)
             .finish()
     }
 }
 
-fn open(path: &str) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
-}
-
-/// `[24/Nov/2026:21:15:00 +0000]`
+/// `[24/Nov/2026:21:15:00 +0000]`, in local time like gunicorn's `%(t)s`.
 fn clf_time(t: SystemTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = t
+    let utc = t
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    let offset = crate::clock::utc_offset(utc);
+    clf_time_at(utc + offset, &crate::clock::format_offset(offset))
+}
+
+/// CLF time for `secs` already shifted into the zone named by `zone`.
+fn clf_time_at(secs: i64, zone: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     let mon = MONTHS
@@ -156,7 +161,7 @@ fn clf_time(t: SystemTime) -> String {
         .copied()
         .unwrap_or("Jan");
     format!(
-        "[{d:02}/{mon}/{y}:{:02}:{:02}:{:02} +0000]",
+        "[{d:02}/{mon}/{y}:{:02}:{:02}:{:02} {zone}]",
         s / 3600,
         (s / 60) % 60,
         s % 60
@@ -190,44 +195,35 @@ impl AccessLog {
         memory_report: bool,
     ) -> Result<AccessLog, String> {
         let pieces = parse_format(format).map_err(|e| format!("access_log_format: {}", e.0))?;
-        let (target, path) = if path == "-" {
-            (Target::Stdout, None)
-        } else {
-            (
-                Target::File(
-                    open(path).map_err(|e| format!("cannot open access log {path:?}: {e}"))?,
-                ),
-                Some(path.to_string()),
-            )
+        let (target, label) = match path {
+            "-" => (Target::Stdout, "access log (stdout)".to_string()),
+            p => (Target::File(p.to_string()), format!("access log {p}")),
         };
+        let writer = LogWriter::open(target, label, Box::new(crate::log::warning))
+            .map_err(|e| format!("cannot open access log {path:?}: {e}"))?;
         let wants_response_head = pieces
             .iter()
             .any(|p| matches!(p, Piece::Atom(Atom::RespHeader(_))));
+        let env_keys = pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Atom(Atom::Env(k)) => Some(k.clone()),
+                _ => None,
+            })
+            .collect();
         Ok(AccessLog {
+            env_keys,
             pieces,
             json,
             memory_report,
-            path,
-            target: RwLock::new(target),
+            writer,
             wants_response_head,
         })
     }
 
-    /// Reopen the file after logrotate moved it (same descriptor number, see `log::reopen`).
+    /// Reopen the file after logrotate moved it, in order with the queued lines (see `log::reopen`).
     pub fn reopen(&self) -> std::io::Result<()> {
-        let Some(p) = &self.path else { return Ok(()) };
-        let new = open(p)?;
-        if let Ok(guard) = self.target.read() {
-            if let Target::File(old) = &*guard {
-                use std::os::fd::AsRawFd;
-                // SAFETY: both descriptors are open files this process owns; dup2 re-points the
-                // old number at the new file atomically.
-                if unsafe { libc::dup2(new.as_raw_fd(), old.as_raw_fd()) } < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-        }
-        Ok(())
+        self.writer.reopen()
     }
 
     /// Format `e` into `buf` (cleared first), newline-terminated.
@@ -368,19 +364,9 @@ impl AccessLog {
         buf.push('}');
     }
 
-    /// Write one formatted line (a single write call).
+    /// Queue one formatted line for the log writer (dropped and counted if the log is stalled).
     pub fn write_line(&self, line: &str) {
-        if let Ok(guard) = self.target.read() {
-            match &*guard {
-                Target::Stdout => {
-                    let _ = std::io::stdout().lock().write_all(line.as_bytes());
-                }
-                Target::File(f) => {
-                    let mut f: &File = f;
-                    let _ = f.write_all(line.as_bytes());
-                }
-            }
-        }
+        self.writer.send(line.as_bytes());
     }
 }
 
@@ -402,6 +388,7 @@ mod tests {
             duration: Duration::from_micros(1500),
             headers,
             cgi_names: false,
+            app_env: None,
             response_head: head,
             server_name: "127.0.0.1",
             server_port: "8000",

@@ -218,15 +218,38 @@ pub fn app_paths(req: &Request<'_>, mount: &[u8], out: &mut Vec<u8>) -> usize {
     }
 }
 
+/// The WSGI environ values the access log's `{KEY}e` atoms ask for, read by the host after the
+/// app ran (gunicorn logs the environ as the app left it, keys the app added included).
+#[derive(Debug, Default)]
+pub struct LoggedEnv {
+    /// The keys asked for (shared with the access log).
+    pub keys: Arc<[String]>,
+    /// One value per key (`None`: not in the environ); empty when the host did not look (the
+    /// request never reached the app).
+    pub values: Vec<Option<String>>,
+}
+
 /// One request/response exchange, owned by the thread serving it.
 pub struct Exchange {
     pub head: Head,
     pub body: BodyReader,
     pub resp: ResponseWriter,
     pub info: Arc<ConnInfo>,
+    pub logged_env: LoggedEnv,
 }
 
 impl Exchange {
+    /// A fresh exchange for a new connection.
+    pub fn new(body: BodyReader, resp: ResponseWriter, info: ConnInfo) -> Self {
+        Exchange {
+            head: Head::default(),
+            body,
+            resp,
+            info: Arc::new(info),
+            logged_env: LoggedEnv::default(),
+        }
+    }
+
     /// The request head. Read it before taking `body` out of the exchange: it borrows the body's buffer.
     pub fn request(&self) -> Request<'_> {
         Request {

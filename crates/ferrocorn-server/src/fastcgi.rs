@@ -25,7 +25,7 @@ use ferrocorn_proto::fastcgi::{
 };
 use socket2::Socket;
 
-use crate::app::{Exchange, Handler, Head, Outcome, Unlocker};
+use crate::app::{Exchange, Handler, Outcome, Unlocker};
 use crate::body::{BodyError, BodyReader, FcgiLink, Framing};
 use crate::cgi;
 use crate::conn_info::ConnInfo;
@@ -76,12 +76,7 @@ impl Conn {
             info.remote_addr.clone()
         };
         Conn {
-            ex: Exchange {
-                head: Head::default(),
-                body: BodyReader::new(sock, s.client_timeout),
-                resp,
-                info: Arc::new(info),
-            },
+            ex: Exchange::new(BodyReader::new(sock, s.client_timeout), resp, info),
             parser: HeadParser::new(limits(s)),
             parsed: RequestHead::default(),
             head_started: Some(Instant::now()),

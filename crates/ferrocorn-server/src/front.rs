@@ -216,6 +216,10 @@ pub fn run_app(
         .map(|_| (SystemTime::now(), Instant::now()));
     if let Some(log) = &s.access {
         ex.resp.keep_head(log.wants_response_head);
+        ex.logged_env.values.clear();
+        if !Arc::ptr_eq(&ex.logged_env.keys, &log.env_keys) {
+            ex.logged_env.keys = log.env_keys.clone();
+        }
     }
     let outcome = h.handle(ex);
     if let (Some(log), Some((when, t0))) = (&s.access, started) {
@@ -260,6 +264,7 @@ fn log_access(
         server_port: &info.server_port,
         remote_port: info.client_port(),
         scheme: info.url_scheme,
+        app_env: Some(&ex.logged_env),
     };
     log.format(&entry, &mut ctx.line);
     log.write_line(&ctx.line);

@@ -13,7 +13,7 @@ use ferrocorn_proto::proxy::{
 };
 use socket2::Socket;
 
-use crate::app::{Exchange, Field, Handler, Head, HeaderStyle, Outcome, Unlocker};
+use crate::app::{Exchange, Field, Handler, HeaderStyle, Outcome, Unlocker};
 use crate::body::{BodyReader, Framing};
 use crate::conn_info::ConnInfo;
 use crate::front::{self, After, ServeSettings, ThreadCtx};
@@ -57,12 +57,11 @@ impl Conn {
     pub fn new(sock: Socket, info: ConnInfo, s: &ServeSettings) -> Self {
         let sock = Arc::new(sock);
         Conn {
-            ex: Exchange {
-                head: Head::default(),
-                body: BodyReader::new(sock.clone(), s.client_timeout),
-                resp: ResponseWriter::new(sock, s.client_timeout, &s.server_header),
-                info: Arc::new(info),
-            },
+            ex: Exchange::new(
+                BodyReader::new(sock.clone(), s.client_timeout),
+                ResponseWriter::new(sock, s.client_timeout, &s.server_header),
+                info,
+            ),
             parsed: RequestHead::default(),
             head_started: Some(Instant::now()),
             requests: 0,

@@ -1,73 +1,86 @@
-//! The error log: gunicorn's line format (`[time] [pid] [LEVEL] message`), one `write` per message
-//! so lines from several threads or processes never interleave.
+//! The error log: gunicorn's line format (`[time] [pid] [LEVEL] message`). Messages are formatted
+//! on the calling thread and written by this process's log writer thread (`log_writer`), whole, so
+//! lines from several threads or processes never interleave and a slow disk never blocks the caller
+//! for long.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::sync::{OnceLock, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::log_writer::{self, LogWriter, Target};
 
 pub use ferrocorn_config::LogLevel;
 
 struct ErrorLog {
     level: LogLevel,
-    /// `None` = stderr.
-    path: Option<String>,
-    file: RwLock<Option<File>>,
+    writer: LogWriter,
 }
 
 static LOG: OnceLock<ErrorLog> = OnceLock::new();
 
+/// How long `flush` waits for the log writers at most (a stalled disk must not stop an exit).
+pub const FLUSH_WAIT: Duration = Duration::from_secs(2);
+
 /// Set up the error log (`-` = stderr). Only the first call counts.
 pub fn init(path: &str, level: LogLevel) -> std::io::Result<()> {
-    let path = (path != "-").then(|| path.to_string());
-    let file = match &path {
-        Some(p) => Some(OpenOptions::new().create(true).append(true).open(p)?),
-        None => None,
+    let (target, label) = match path {
+        "-" => (Target::Stderr, "error log (stderr)".to_string()),
+        p => (Target::File(p.to_string()), format!("error log {p}")),
     };
-    let _ = LOG.set(ErrorLog {
-        level,
-        path,
-        file: RwLock::new(file),
-    });
+    let writer = LogWriter::open(target, label, Box::new(warning))?;
+    let _ = LOG.set(ErrorLog { level, writer });
     Ok(())
 }
 
-/// Reopen the log file (after logrotate moved it). The new file takes over the old descriptor
-/// number (dup2), so anything holding that number (faulthandler's stack dumps) follows.
+/// Reopen the log file (after logrotate moved it), in order with the lines already queued. The new
+/// file takes over the old descriptor number (dup2), so anything holding that number (faulthandler's
+/// stack dumps) follows.
 pub fn reopen() -> std::io::Result<()> {
-    if let Some(log) = LOG.get() {
-        if let Some(p) = &log.path {
-            let new = OpenOptions::new().create(true).append(true).open(p)?;
-            if let Ok(mut slot) = log.file.write() {
-                match slot.as_ref() {
-                    Some(old) => {
-                        use std::os::fd::AsRawFd;
-                        // SAFETY: both descriptors are open files this process owns; dup2 atomically
-                        // re-points the old number at the new file (no memory is involved).
-                        if unsafe { libc::dup2(new.as_raw_fd(), old.as_raw_fd()) } < 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        // `new` (its own number) is closed when dropped; `old`'s number stays.
-                    }
-                    None => *slot = Some(new),
-                }
+    match LOG.get() {
+        Some(log) => {
+            log.writer.reopen()?;
+            if CAPTURING.load(std::sync::atomic::Ordering::Relaxed) {
+                // stdout/stderr follow the error log to its new file (like gunicorn): once the
+                // queued reopen is done, point them at the descriptor again.
+                log.writer.flush(std::time::Duration::from_millis(500));
+                point_stdio_at_log();
             }
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// `--capture-output` is on: stdout and stderr are the error log file.
+static CAPTURING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--capture-output`: send the process's stdout and stderr (the app's `print()`, stray C-level
+/// writes) to the error log file, now and again after every reopen. Only meaningful when the
+/// error log is a file; does nothing when it is stderr.
+pub fn capture_output() {
+    if fd() != 2 {
+        CAPTURING.store(true, std::sync::atomic::Ordering::Relaxed);
+        point_stdio_at_log();
+    }
+}
+
+fn point_stdio_at_log() {
+    for target in [1, 2] {
+        // SAFETY: dup2 of our open error-log descriptor onto stdout/stderr; no memory involved.
+        unsafe {
+            libc::dup2(fd(), target);
         }
     }
-    Ok(())
 }
 
 /// The error log's file descriptor (2 when it is stderr).
 pub fn fd() -> i32 {
-    use std::os::fd::AsRawFd;
-    LOG.get()
-        .and_then(|l| {
-            l.file
-                .read()
-                .ok()
-                .and_then(|f| f.as_ref().map(|f| f.as_raw_fd()))
-        })
-        .unwrap_or(2)
+    LOG.get().map(|l| l.writer.fd()).unwrap_or(2)
+}
+
+/// Wait (at most [`FLUSH_WAIT`]) until every log line this process queued so far — error log and
+/// access logs — is written. Called before every `exit` and before `fork`.
+pub fn flush() {
+    log_writer::flush_all(FLUSH_WAIT);
 }
 
 /// Whether messages of `level` are written.
@@ -89,19 +102,22 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// `2026-11-24 21:15:00 +0000` (UTC).
+/// `2026-11-24 21:15:00 +0000`, in local time like gunicorn.
 pub fn timestamp(now: SystemTime) -> String {
-    let secs = now
+    let utc = now
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    let offset = crate::clock::utc_offset(utc);
+    let secs = utc + offset;
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     format!(
-        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} +0000",
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} {}",
         s / 3600,
         (s / 60) % 60,
-        s % 60
+        s % 60,
+        crate::clock::format_offset(offset)
     )
 }
 
@@ -123,17 +139,16 @@ pub fn log(level: LogLevel, msg: &str) {
     write_raw(line.as_bytes());
 }
 
-/// Write bytes to the error log as they are (one write call).
+/// Write bytes to the error log as they are (whole, in one write).
 pub fn write_raw(bytes: &[u8]) {
-    if let Some(log) = LOG.get() {
-        if let Ok(slot) = log.file.read() {
-            if let Some(mut f) = slot.as_ref() {
-                let _ = f.write_all(bytes);
-                return;
-            }
+    match LOG.get() {
+        Some(log) => {
+            log.writer.send(bytes);
+        }
+        None => {
+            let _ = log_writer::write_stderr(bytes);
         }
     }
-    let _ = std::io::stderr().lock().write_all(bytes);
 }
 
 pub fn debug(msg: &str) {

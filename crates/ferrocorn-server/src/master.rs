@@ -1,6 +1,7 @@
 //! The master: binds nothing itself (the caller did), forks workers, reaps them, replaces the dead,
-//! enforces timeouts, scales, and turns signals into actions. It stays single-threaded and only
-//! ever blocks in `poll()` on its signal pipe, with a short tick.
+//! enforces timeouts, scales, and turns signals into actions. Its loop runs on one thread (the only
+//! other one is the error log's writer, see `log_writer`) and only ever blocks in `poll()` on its
+//! signal pipe, with a short tick, or in the bounded `log::flush()` before a fork.
 //!
 //! Signals (gunicorn's table): HUP rolling reload, TTIN/TTOU one worker more/less, USR1 reopen
 //! logs, USR2 re-exec a new master on the same sockets, WINCH stop the workers (after USR2),
@@ -542,8 +543,10 @@ impl Master<'_> {
                 env.extend(CString::new("FERROCORN_PIDFILE_SUFFIX=.2").ok());
                 let _ = SignalPipe::reset(CAUGHT);
                 self.host.hook(Hook::PreExec, self.target);
+                log::flush();
                 let err = nix::unistd::execve(&exe_c, &args, &env);
                 log::critical(&format!("USR2: exec failed: {err:?}"));
+                log::flush();
                 std::process::exit(1);
             }
             Ok(Some(pid)) => {
@@ -562,8 +565,12 @@ impl Master<'_> {
     /// handling (default dispositions, pipe closed) before unblocking, so a signal meant for the
     /// new process can never run the master's handler there and land in the master's pipe (a TERM
     /// sent to a just-forked worker once stopped the whole server).
+    ///
+    /// The log lines queued so far are written first, so they come before anything the child logs
+    /// (and a pending USR1 reopen has happened before the child inherits the descriptor).
     fn fork_clean(&mut self) -> io::Result<Option<i32>> {
         use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+        log::flush();
         let mut old = SigSet::empty();
         let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old));
         let res = self.host.fork();
@@ -591,6 +598,7 @@ impl Master<'_> {
                 let code = self.worker_main(slot);
                 self.host.hook(Hook::WorkerExit { slot }, self.target);
                 self.host.worker_exit();
+                log::flush();
                 std::process::exit(code);
             }
             Ok(Some(pid)) => {

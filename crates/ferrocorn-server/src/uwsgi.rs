@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime};
 use ferrocorn_proto::uwsgi::{parse_packet, Parsed, Var, HEADER_LEN, MODIFIER_WSGI};
 use socket2::Socket;
 
-use crate::app::{Exchange, Handler, Head, Unlocker};
+use crate::app::{Exchange, Handler, Unlocker};
 use crate::body::{BodyReader, Framing};
 use crate::cgi;
 use crate::conn_info::ConnInfo;
@@ -43,12 +43,7 @@ impl Conn {
         let mut resp = ResponseWriter::new(sock.clone(), s.client_timeout, &s.server_header);
         resp.set_wire(Wire::HttpOnce);
         Conn {
-            ex: Exchange {
-                head: Head::default(),
-                body: BodyReader::new(sock, s.client_timeout),
-                resp,
-                info: Arc::new(info),
-            },
+            ex: Exchange::new(BodyReader::new(sock, s.client_timeout), resp, info),
             vars: Vec::new(),
             accepted: Instant::now(),
             requests: 0,

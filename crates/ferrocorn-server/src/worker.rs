@@ -312,20 +312,32 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
         if sh.stopping() && sh.lock().live() == 0 {
             break;
         }
-        let mut n = 0usize;
-        h.unlocked(&mut || {
-            n = match sh.epoll.wait(
-                &mut events[..max_events],
-                EpollTimeout::from(SWEEP_EVERY.as_millis() as u16),
-            ) {
-                Ok(n) => n,
-                Err(nix::errno::Errno::EINTR) => 0,
-                Err(e) => {
-                    log::error(&format!("epoll_wait failed: {e}"));
-                    0
-                }
-            };
-        });
+        // With several threads, first look for ready work without letting go of the app's lock:
+        // under load the thread that holds the GIL keeps it and goes on serving, instead of
+        // handing it to another thread on every request (a futex round trip and a context switch
+        // each time). Only when nothing is ready does it release the lock and block.
+        let mut n = if sh.oneshot {
+            sh.epoll
+                .wait(&mut events[..max_events], EpollTimeout::ZERO)
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        if n == 0 {
+            h.unlocked(&mut || {
+                n = match sh.epoll.wait(
+                    &mut events[..max_events],
+                    EpollTimeout::from(SWEEP_EVERY.as_millis() as u16),
+                ) {
+                    Ok(n) => n,
+                    Err(nix::errno::Errno::EINTR) => 0,
+                    Err(e) => {
+                        log::error(&format!("epoll_wait failed: {e}"));
+                        0
+                    }
+                };
+            });
+        }
         for ev in &events[..n] {
             let t = ev.data();
             if t == TOKEN_SIGNAL {
@@ -513,6 +525,7 @@ fn on_signal_pipe(sh: &Shared) {
                 f(sh.settings.ctl.map_or(0, |c| c.slot));
             }
             log::info("Quick shutdown: exiting now");
+            log::flush();
             std::process::exit(0);
         }
         if sig == libc::SIGTERM || sig == libc::SIGHUP {
@@ -547,6 +560,7 @@ fn graceful_stop(sh: &Shared) {
         .spawn(move || {
             std::thread::sleep(timeout);
             log::warning("Graceful timeout reached: exiting with requests still running");
+            log::flush();
             std::process::exit(0);
         });
 }

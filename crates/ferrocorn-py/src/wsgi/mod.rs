@@ -218,6 +218,9 @@ impl Handler for PyHandler<'_, '_> {
                 PyTuple::new(py, all.into_iter().take(arity))
             });
         }
+        if !ex.logged_env.keys.is_empty() {
+            read_logged_env(&env, &mut ex.logged_env);
+        }
         // Take the connection's reader and writer back. If the app still holds them busy on another
         // thread, they stay empty and the connection closes.
         let mut outcome = outcome;
@@ -248,6 +251,25 @@ impl<'py> PyHandler<'py, '_> {
             &mut self.scratch,
         )?;
         Ok(env)
+    }
+}
+
+/// Read the environ values the access log's `{KEY}e` atoms ask for, as the app left them. Keys
+/// match case-insensitively, like gunicorn's lower-cased atom table.
+fn read_logged_env(env: &Bound<'_, PyDict>, out: &mut ferrocorn_server::app::LoggedEnv) {
+    out.values.clear();
+    for key in out.keys.iter() {
+        let mut value = env.get_item(key.as_str()).ok().flatten();
+        if value.is_none() {
+            value = env.iter().find_map(|(k, v)| {
+                k.extract::<&str>()
+                    .ok()
+                    .filter(|k| k.eq_ignore_ascii_case(key))
+                    .map(|_| v)
+            });
+        }
+        out.values
+            .push(value.and_then(|v| v.str().ok().map(|s| s.to_string_lossy().into_owned())));
     }
 }
 
