@@ -15,7 +15,6 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 
 import fcgiclient as fc  # noqa: E402
+from djcheck import check_django_through, djsite_with_static  # noqa: E402
 from frontends import NGINX, Apache, CountingRelay, Nginx, apache_has  # noqa: E402
 from proctools import wait_for  # noqa: E402
 
@@ -424,3 +424,169 @@ def test_listener_on_fd0_found_and_named(start_server):
     srv = start_server("fcgi_apps:router", stdin=ls)
     ls.close()
     assert srv.url.startswith("http://") and "fd 0 is a listening socket" not in srv.log
+
+
+# ---- real nginx in front ---------------------------------------------------------------------------
+
+def _through_nginx(port: int, *, rounds: int = 3) -> tuple[int, int]:
+    """The checks every nginx test runs through ``port``; returns the requests made, and how many
+    of them were HEAD requests."""
+    n = 0
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def get(method, target, body=None, headers=None, **kw):
+        nonlocal n
+        n += 1
+        c.request(method, target, body=body, headers=headers or {}, **kw)
+        r = c.getresponse()
+        return r, r.read()
+
+    for _ in range(rounds):
+        # The environ: path decoded once, repeated headers joined, the client nginx saw.
+        c.putrequest("GET", "/env/r%C3%A9sum%C3%A9?x=%2F", skip_host=True)
+        for k, v in [("Host", "h.test"), ("X-Multi", "a"), ("X-Multi", "b"), ("Cookie", "a=1"),
+                     ("Cookie", "b=2"), ("Content-Type", "text/x-odd")]:
+            c.putheader(k, v)
+        c.endheaders()
+        n += 1
+        r = c.getresponse()
+        env = env_of(r.read())
+        assert r.status == 200
+        assert env["SCRIPT_NAME"] == "" and env["PATH_INFO"] == "/env/r\xc3\xa9sum\xc3\xa9"
+        assert env["QUERY_STRING"] == "x=%2F" and env["RAW_URI"] == "/env/r%C3%A9sum%C3%A9?x=%2F"
+        assert env["HTTP_X_MULTI"] == "a, b" and env["HTTP_COOKIE"] == "a=1; b=2"
+        assert env["CONTENT_TYPE"] == "text/x-odd" and "HTTP_CONTENT_TYPE" not in env
+        assert env["REMOTE_ADDR"] == "127.0.0.1" and env["SERVER_NAME"] == "localhost"
+        assert env["HTTP_HOST"] == "h.test" and env["REQUEST_METHOD"] == "GET"
+        # A streamed response (no Content-Length): nginx frames it for its client.
+        r, body = get("GET", "/stream?n=200")
+        assert r.status == 200 and body.count(b"chunk ") == 200
+        # HEAD: the head only; the client connection to nginx stays usable.
+        r, body = get("HEAD", "/hello")
+        assert r.status == 200 and body == b"" and r.getheader("Content-Length") == "5"
+    # Several MiB sent chunked by the client: nginx buffers it and sends CONTENT_LENGTH (/echo),
+    # or streams it without (/digest, fastcgi_request_buffering off).
+    data = os.urandom(5 * 1024 * 1024 + 3)
+
+    def chunks():
+        for i in range(0, len(data), 256 * 1024):
+            yield data[i:i + 256 * 1024]
+
+    r, body = get("POST", "/echo", body=chunks(), encode_chunked=True,
+                  headers={"Transfer-Encoding": "chunked", "Content-Type": "application/octet-stream"})
+    assert r.status == 200 and hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+    assert r.getheader("X-Content-Length") == str(len(data))
+    r, body = get("PUT", "/digest", body=chunks(), encode_chunked=True,
+                  headers={"Transfer-Encoding": "chunked"})
+    res = json.loads(body)
+    assert r.status == 200 and res["size"] == len(data)
+    assert res["sha256"] == hashlib.sha256(data).hexdigest()
+    r, body = get("GET", "/hello")
+    assert r.status == 200 and body == b"hello"
+    c.close()
+    return n, rounds
+
+
+def _nginx_locations(upstream: str, keep: bool) -> str:
+    keep_conn = "fastcgi_keep_conn on;" if keep else ""
+    return f"""
+location / {{
+  include {FASTCGI_PARAMS};
+  {keep_conn}
+  fastcgi_pass {upstream};
+}}
+location /digest {{
+  include {FASTCGI_PARAMS};
+  {keep_conn}
+  fastcgi_request_buffering off;
+  fastcgi_pass {upstream};
+}}
+"""
+
+
+@needs_nginx
+@pytest.mark.parametrize("keep", [False, True], ids=["one-request-per-connection", "keep-conn"])
+def test_nginx_fastcgi_pass_tcp(start_server, tmp_path, keep):
+    srv, addr = fcgi_server(start_server, "--threads", "2", "fcgi_apps:router")
+    relay = CountingRelay(addr)
+    with relay as (rhost, rport):
+        upstream = f"upstream app {{ server {rhost}:{rport}; keepalive 4; }}"
+        with Nginx(tmp_path, _nginx_locations("app", keep), http_extra=upstream) as port:
+            n, heads = _through_nginx(port)
+        # With fastcgi_keep_conn and an upstream keepalive pool nginx reuses its connection;
+        # without, every request has its own (closed by ferrocorn after END_REQUEST). nginx
+        # itself drops the connection after a HEAD: it stops reading at the response head and
+        # so never sees the END_REQUEST it keeps connections on (ngx_http_fastcgi_input_filter).
+        if keep:
+            assert relay.accepted == 1 + heads, (relay.accepted, heads)
+        else:
+            assert relay.accepted == n, (relay.accepted, n)
+    assert "Traceback" not in srv.log
+
+
+@needs_nginx
+@pytest.mark.parametrize("keep", [False, True], ids=["one-request-per-connection", "keep-conn"])
+def test_nginx_fastcgi_pass_unix_socket(start_server, tmp_path, keep):
+    os.chmod(tmp_path, 0o755)
+    sock = tmp_path / "fcgi.sock"
+    srv = start_server("--fastcgi-socket", str(sock), "--chmod-socket=666", "-b", "127.0.0.1:0",
+                       "fcgi_apps:router", bind=None)
+    wait_for(sock.exists, 20, message="the FastCGI socket")
+    relay = CountingRelay(str(sock), listen_path=str(tmp_path / "relay.sock"))
+    with relay as rpath:
+        upstream = f"upstream app {{ server unix:{rpath}; keepalive 4; }}"
+        with Nginx(tmp_path, _nginx_locations("app", keep), http_extra=upstream) as port:
+            n, heads = _through_nginx(port, rounds=2)
+        if keep:
+            assert relay.accepted == 1 + heads, (relay.accepted, heads)
+        else:
+            assert relay.accepted == n, (relay.accepted, n)
+    # And straight to the socket, no relay in between.
+    with Nginx(tmp_path, _nginx_locations(f"unix:{sock}", False)) as port:
+        _through_nginx(port, rounds=1)
+    assert "Traceback" not in srv.log
+
+
+@needs_nginx
+def test_django_behind_real_nginx_fastcgi_pass(start_server, tmp_path):
+    djsite, static_root, env = djsite_with_static(tmp_path)
+    srv = start_server("--fastcgi-socket", "127.0.0.1:0", "--chdir", str(djsite), "djsite.wsgi:application",
+                       cwd=djsite, env=env, bind=None)
+    with Nginx(tmp_path, f"""
+location /static {{ alias {static_root}/; }}
+location / {{
+  include {FASTCGI_PARAMS};
+  fastcgi_keep_conn on;
+  fastcgi_pass app;
+}}
+""", http_extra=f"upstream app {{ server 127.0.0.1:{srv.port}; keepalive 2; }}") as port:
+        check_django_through(port)
+    assert "Traceback" not in srv.log
+
+
+# ---- cgi-fcgi ----------------------------------------------------------------------------------------
+
+@needs_cgi_fcgi
+def test_cgi_fcgi_bind_connect(start_server, tmp_path):
+    sock = tmp_path / "fcgi.sock"
+    srv = start_server("--fastcgi-socket", "127.0.0.1:0", "--fastcgi-socket", str(sock),
+                       "fcgi_apps:router", bind=None)
+    wait_for(sock.exists, 20, message="the FastCGI socket")
+    body = os.urandom(100_000)
+    env = {"REQUEST_METHOD": "POST", "SCRIPT_NAME": "/echo", "QUERY_STRING": "a=b",
+           "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "application/octet-stream",
+           "SERVER_NAME": "localhost", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+           "REMOTE_ADDR": "127.0.0.1", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    for target in (f"{srv.host}:{srv.port}", str(sock)):
+        out = subprocess.run([CGI_FCGI, "-bind", "-connect", target], input=body, env=env,
+                             capture_output=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        status, headers, resp, _ = fc.parse_cgi(out.stdout)
+        assert status == 200 and resp == body
+        assert headers["x-path"] == "/echo" and headers["x-content-length"] == str(len(body))
+    env.update(REQUEST_METHOD="GET", SCRIPT_NAME="/env", CONTENT_LENGTH="")
+    out = subprocess.run([CGI_FCGI, "-bind", "-connect", str(sock)], input=b"", env=env,
+                         capture_output=True, timeout=30)
+    got = env_of(fc.parse_cgi(out.stdout)[2])
+    assert (got["SCRIPT_NAME"], got["PATH_INFO"], got["QUERY_STRING"]) == ("", "/env", "a=b")
+    assert got["REMOTE_ADDR"] == "127.0.0.1" and got["SERVER_PROTOCOL"] == "HTTP/1.1"
