@@ -590,3 +590,138 @@ def test_cgi_fcgi_bind_connect(start_server, tmp_path):
     got = env_of(fc.parse_cgi(out.stdout)[2])
     assert (got["SCRIPT_NAME"], got["PATH_INFO"], got["QUERY_STRING"]) == ("", "/env", "a=b")
     assert got["REMOTE_ADDR"] == "127.0.0.1" and got["SERVER_PROTOCOL"] == "HTTP/1.1"
+
+
+# ---- real Apache httpd in front ----------------------------------------------------------------------
+
+# One child process, so the connection pool Apache keeps per child is the only one.
+APACHE_ONE_CHILD = """
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 8
+MaxRequestWorkers 8
+MinSpareThreads 1
+MaxSpareThreads 8
+"""
+
+
+@pytest.mark.skipif(not apache_has("mod_proxy", "mod_proxy_fcgi"),
+                    reason="apache2 is installed by scripts/test.sh")
+def test_behind_real_apache_mod_proxy_fcgi_enablereuse(start_server, tmp_path):
+    srv, addr = fcgi_server(start_server, "--script-name", "/app", "fcgi_apps:router")
+    relay = CountingRelay(addr)
+    with relay as (rhost, rport):
+        with Apache(tmp_path, APACHE_ONE_CHILD + f"""
+ProxyPass /app fcgi://{rhost}:{rport}/ enablereuse=on
+""", modules=["mod_proxy", "mod_proxy_fcgi"]) as port:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+            n = 0
+            for _ in range(3):
+                c.putrequest("GET", "/app/env/some/wh%C3%A9re?x=1")
+                c.putheader("X-Multi", "a")
+                c.putheader("X-Multi", "b")
+                c.endheaders()
+                n += 1
+                r = c.getresponse()
+                body = r.read()
+                assert r.status == 200, body[:300]
+                env = env_of(body)
+                # mod_proxy_fcgi sends SCRIPT_NAME = the whole decoded path and no PATH_INFO;
+                # the mount point splits it.
+                assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/app", "/env/some/wh\xc3\xa9re")
+                assert env["QUERY_STRING"] == "x=1" and env["RAW_URI"] == "/app/env/some/wh%C3%A9re?x=1"
+                assert env["REMOTE_ADDR"] == "127.0.0.1" and env["HTTP_X_MULTI"] == "a, b"
+            data = os.urandom(2 * 1024 * 1024 + 5)
+            c.request("POST", "/app/echo", body=data, headers={"Content-Type": "application/octet-stream"})
+            n += 1
+            r = c.getresponse()
+            assert r.status == 200 and r.read() == data
+            c.request("GET", "/app/stream?n=500")
+            n += 1
+            r = c.getresponse()
+            assert r.status == 200 and r.read().count(b"chunk ") == 500
+            c.close()
+            # enablereuse=on: Apache sets KEEP_CONN and keeps its connection for the next requests.
+            assert relay.accepted == 1, (relay.accepted, n)
+    assert "Traceback" not in srv.log
+
+
+def _python_for_user(user: str, pythonpath: str) -> str | None:
+    """An interpreter ``user`` can run ferrocorn with (ours may live where only we can reach)."""
+    if os.geteuid() != 0:
+        return sys.executable
+    if shutil.which("runuser") is None:
+        return None
+    v = sys.version_info
+    for cand in (sys.executable, f"/usr/bin/python{v.major}.{v.minor}", "/usr/bin/python3"):
+        if not os.path.exists(cand):
+            continue
+        ok = subprocess.run(["runuser", "-u", user, "--", "env", f"PYTHONPATH={pythonpath}", cand, "-c",
+                             "import sys, ferrocorn._ferrocorn; "
+                             f"sys.exit(sys.version_info[:2] != {tuple(v[:2])})"],
+                            capture_output=True, timeout=30)
+        if ok.returncode == 0:
+            return cand
+    return None
+
+
+@pytest.mark.skipif(not apache_has("mod_fcgid"), reason="libapache2-mod-fcgid is installed by scripts/test.sh")
+def test_behind_real_apache_mod_fcgid_which_starts_ferrocorn():
+    """mod_fcgid starts the application itself, with the listening socket as its stdin (fd 0)."""
+    import ferrocorn
+    import tempfile
+    site = str(Path(ferrocorn.__file__).resolve().parent.parent)
+    pythonpath = os.pathsep.join([site, str(ROOT / "tests" / "apps")])
+    user = "www-data" if os.geteuid() == 0 else None
+    python = _python_for_user(user, pythonpath) if user else sys.executable
+    if python is None:
+        pytest.skip("no Python interpreter that Apache's user (www-data) can run ferrocorn with")
+    # Apache's children run as www-data when we are root: they must reach these files.
+    work = Path(tempfile.mkdtemp(prefix="ferrocorn-fcgid-"))
+    try:
+        os.chmod(work, 0o755)
+        ipc = work / "ipc"
+        ipc.mkdir()
+        os.chmod(ipc, 0o777)
+        log = work / "app.log"
+        wrapper = work / "app.fcgi"
+        wrapper.write_text(f"#!/bin/sh\nexec {python} -m ferrocorn -w 2 --script-name /fcgid "
+                           f"fcgi_apps:router 2>>{log}\n")
+        os.chmod(wrapper, 0o755)
+        log.touch()
+        os.chmod(log, 0o666)
+        with Apache(work, APACHE_ONE_CHILD + f"""
+FcgidIPCDir {ipc}
+FcgidProcessTableFile {work}/fcgid_shm
+FcgidInitialEnv PYTHONPATH {pythonpath}
+FcgidMaxProcessesPerClass 1
+FcgidMaxRequestLen 67108864
+<Location /fcgid>
+  SetHandler fcgid-script
+  Options +ExecCGI
+  FcgidWrapper {wrapper} virtual
+</Location>
+""", modules=["mod_fcgid"]) as port:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            c.request("GET", "/fcgid/env/x?y=1")
+            r = c.getresponse()
+            body = r.read()
+            assert r.status == 200, (body[:500], log.read_text())
+            env = env_of(body)
+            assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/fcgid", "/env/x")
+            assert env["QUERY_STRING"] == "y=1" and env["REQUEST_METHOD"] == "GET"
+            data = os.urandom(1024 * 1024 + 1)
+            c.request("POST", "/fcgid/digest", body=data, headers={"Content-Type": "application/octet-stream"})
+            r = c.getresponse()
+            res = json.loads(r.read())
+            assert r.status == 200 and res["sha256"] == hashlib.sha256(data).hexdigest()
+            for _ in range(5):
+                c.request("GET", "/fcgid/hello")
+                r = c.getresponse()
+                assert r.status == 200 and r.read() == b"hello"
+            c.close()
+            text = log.read_text()
+            assert "fd 0 is a listening socket" in text, text
+            assert "Listening at: unix:" in text and "(fastcgi)" in text, text
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
