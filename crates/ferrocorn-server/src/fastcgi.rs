@@ -326,3 +326,233 @@ fn limits(s: &ServeSettings) -> Limits {
         max_body: s.limits.max_body,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    use ferrocorn_proto::fastcgi::{record_header, RecordType, Values, ValuesQuery};
+    use ferrocorn_proto::http1::Version;
+
+    use super::*;
+    use crate::app::NoLock;
+
+    fn pair() -> (Arc<Socket>, UnixStream) {
+        let (a, b) = UnixStream::pair().expect("socketpair");
+        a.set_nonblocking(true).expect("nonblocking");
+        (Arc::new(Socket::from(a)), b)
+    }
+
+    /// Every record in `wire`: (type, id, content).
+    fn records(mut wire: &[u8]) -> Vec<(u8, u16, Vec<u8>)> {
+        let mut out = Vec::new();
+        while wire.len() >= 8 {
+            let h = fcgi::Header::decode(&wire[..8].try_into().expect("8 bytes"));
+            let end = 8 + h.content_length as usize + h.padding_length as usize;
+            out.push((
+                h.kind,
+                h.request_id,
+                wire[8..8 + h.content_length as usize].to_vec(),
+            ));
+            wire = &wire[end..];
+        }
+        assert!(wire.is_empty(), "trailing bytes");
+        out
+    }
+
+    fn writer(sock: Arc<Socket>, id: u16) -> ResponseWriter {
+        let mut w = ResponseWriter::new(sock, Duration::from_secs(5), "ferrocorn");
+        w.set_wire(Wire::FastCgi);
+        w.begin(Version::Http11, false, true, b"Date: x\r\n");
+        w.set_fcgi_request(id, Arc::new(RequestFlags::default()));
+        w
+    }
+
+    /// Everything the peer receives until the writer side closes, read on another thread.
+    fn drain(mut peer: UnixStream) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut wire = Vec::new();
+            peer.read_to_end(&mut wire).expect("read");
+            wire
+        })
+    }
+
+    #[test]
+    fn cgi_response_in_stdout_records_with_sendfile() {
+        let (sock, peer) = pair();
+        let reader = drain(peer);
+        let mut w = writer(sock, 7);
+        let mut file = tempfile_with(&[b'f'; 150_000]);
+        w.start(b"201 Created", 201);
+        w.header(b"Content-Type", b"text/plain");
+        w.header(b"Connection", b"close");
+        w.commit();
+        let big = vec![b'b'; 200_000];
+        assert_eq!(w.write(b"small ", &NoLock).expect("write"), 6);
+        assert_eq!(w.write(&big, &NoLock).expect("write"), big.len());
+        assert_eq!(
+            w.send_file(&file, 0, 150_000, &NoLock).expect("sendfile"),
+            150_000
+        );
+        assert_eq!(w.write(b" tail", &NoLock).expect("write"), 5);
+        w.finish(&NoLock).expect("finish");
+        assert!(w.fcgi_ended() && w.keep_alive());
+        drop(w);
+        let wire = reader.join().expect("reader");
+        let recs = records(&wire);
+        let (last, rest) = recs.split_last().expect("records");
+        assert_eq!(
+            last,
+            &(
+                RecordType::EndRequest as u8,
+                7,
+                vec![0, 0, 0, 0, 0, 0, 0, 0]
+            )
+        );
+        let (empty, stdout) = rest.split_last().expect("records");
+        assert_eq!(empty, &(RecordType::Stdout as u8, 7, vec![]));
+        assert!(stdout
+            .iter()
+            .all(|r| r.0 == RecordType::Stdout as u8 && r.1 == 7 && !r.2.is_empty()));
+        assert!(stdout.iter().all(|r| r.2.len() <= fcgi::MAX_CONTENT));
+        let body: Vec<u8> = stdout.iter().flat_map(|r| r.2.clone()).collect();
+        let mut expect = b"Status: 201 Created\r\nContent-Type: text/plain\r\n\r\nsmall ".to_vec();
+        expect.extend_from_slice(&big);
+        expect.extend_from_slice(&[b'f'; 150_000]);
+        expect.extend_from_slice(b" tail");
+        assert_eq!(body.len(), expect.len());
+        assert!(body == expect, "the CGI response differs");
+        file.flush().expect("flush");
+    }
+
+    #[test]
+    fn short_body_gets_no_end_request() {
+        let (sock, mut peer) = pair();
+        let mut w = writer(sock, 1);
+        w.start(b"200 OK", 200);
+        w.header(b"Content-Length", b"10");
+        w.commit();
+        w.write(b"abc", &NoLock).expect("write");
+        assert!(w.finish(&NoLock).is_err());
+        assert!(!w.fcgi_ended() && !w.keep_alive());
+        drop(w);
+        let mut wire = Vec::new();
+        peer.read_to_end(&mut wire).expect("read");
+        let recs = records(&wire);
+        assert!(recs.iter().all(|r| r.0 == RecordType::Stdout as u8));
+        assert!(!recs.iter().any(|r| r.2.is_empty()));
+    }
+
+    #[test]
+    fn head_response_is_the_head_then_the_end() {
+        let (sock, mut peer) = pair();
+        let mut w = writer(sock, 2);
+        w.begin(Version::Http11, true, true, b"Date: x\r\n");
+        w.set_fcgi_request(2, Arc::new(RequestFlags::default()));
+        w.start(b"200 OK", 200);
+        w.header(b"Content-Length", b"5");
+        w.commit();
+        w.write(b"hello", &NoLock).expect("write");
+        w.finish(&NoLock).expect("finish");
+        drop(w);
+        let mut wire = Vec::new();
+        peer.read_to_end(&mut wire).expect("read");
+        let head = b"Status: 200 OK\r\nContent-Length: 5\r\n\r\n";
+        let mut expect = record_header(RecordType::Stdout, 2, head.len() as u16).to_vec();
+        expect.extend_from_slice(head);
+        expect.extend_from_slice(&record_header(RecordType::Stdout, 2, 0));
+        expect.extend_from_slice(&fcgi::end_request(2, 0, ProtocolStatus::RequestComplete));
+        assert_eq!(wire, expect);
+    }
+
+    #[test]
+    fn body_reader_answers_records_between_stdin_records() {
+        let (sock, mut peer) = pair();
+        let flags = Arc::new(RequestFlags::default());
+        let mut body = BodyReader::new(sock, Duration::from_secs(5));
+        let mut wire = Vec::new();
+        let mut query = Vec::new();
+        fcgi::push_pair(&mut query, b"FCGI_MAX_CONNS", b"");
+        fcgi::push_stream(&mut wire, RecordType::Stdin, 1, b"hello ");
+        wire.extend_from_slice(&record_header(RecordType::GetValues, 0, query.len() as u16));
+        wire.extend_from_slice(&query);
+        wire.extend_from_slice(&record_header(RecordType::BeginRequest, 2, 8));
+        wire.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+        fcgi::push_stream(&mut wire, RecordType::Stdin, 1, b"world");
+        fcgi::push_stream_end(&mut wire, RecordType::Stdin, 1);
+        peer.write_all(&wire).expect("write");
+        // A head parser that has just read a head: its decoder continues from there.
+        let mut head_wire = Vec::new();
+        head_wire.extend_from_slice(&record_header(RecordType::BeginRequest, 1, 8));
+        head_wire.extend_from_slice(&[0, 1, 1, 0, 0, 0, 0, 0]);
+        fcgi::push_stream_end(&mut head_wire, RecordType::Params, 1);
+        let mut parser = HeadParser::new(Limits::default());
+        let mut head = RequestHead::default();
+        assert_eq!(
+            parser.parse(&mut head_wire, &mut head),
+            Ok(HeadStatus::Complete)
+        );
+        let values = Values {
+            max_conns: 3,
+            max_reqs: 3,
+            mpxs_conns: false,
+        };
+        body.begin(
+            0,
+            Framing::FastCgi {
+                decoder: Box::new(parser.take_stdin()),
+                pending: 0..0,
+                done: false,
+                link: Arc::new(FcgiLink {
+                    values,
+                    flags: flags.clone(),
+                }),
+            },
+            false,
+        );
+        let mut got = Vec::new();
+        loop {
+            let piece = body.read(3, &NoLock, false).expect("read");
+            if piece.is_empty() {
+                break;
+            }
+            got.extend_from_slice(piece);
+        }
+        assert_eq!(got, b"hello world");
+        assert!(body.is_complete() && flags.stdin_done.load(Ordering::Relaxed));
+        drop(body);
+        let mut answers = Vec::new();
+        peer.read_to_end(&mut answers).expect("read");
+        let mut expect = Vec::new();
+        fcgi::push_get_values_result(
+            &mut expect,
+            ValuesQuery {
+                max_conns: true,
+                ..ValuesQuery::default()
+            },
+            &values,
+        );
+        fcgi::push_end_request(&mut expect, 2, 0, ProtocolStatus::CantMpxConn);
+        assert_eq!(answers, expect);
+    }
+
+    /// A file with these bytes (unlinked; the handle keeps it).
+    fn tempfile_with(bytes: &[u8]) -> std::fs::File {
+        let path = std::env::temp_dir().join(format!(
+            "ferrocorn-fcgi-test-{}-{}",
+            std::process::id(),
+            bytes.len()
+        ));
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .expect("temp file");
+        f.write_all(bytes).expect("write");
+        let _ = std::fs::remove_file(&path);
+        f
+    }
+}
