@@ -210,6 +210,24 @@ def test_keep_conn_serves_several_requests_and_closes_without_it(start_server):
         assert end == (0, fc.REQUEST_COMPLETE) and fc.parse_cgi(out)[2] == b"hello"
 
 
+def test_keep_conn_requests_each_bring_their_client_and_are_logged(start_server, tmp_path):
+    log = tmp_path / "access.log"
+    srv, addr = fcgi_server(start_server, "--access-logfile", str(log), "--access-logformat",
+                            '%(h)s "%(r)s" %(s)s %(b)s', "fcgi_apps:router")
+    clients = ["198.51.100.1", "198.51.100.2", "203.0.113.9"]
+    with fc.connect(addr) as s:
+        r = fc.Reader(s)
+        for i, ip in enumerate(clients):
+            p = fc.nginx_params("GET", "/env", f"i={i}", extra={"REMOTE_ADDR": ip, "REMOTE_PORT": str(1000 + i)})
+            s.sendall(fc.request(p, keep_conn=True))
+            out, _, end, _ = r.response()
+            env = env_of(fc.parse_cgi(out)[2])
+            assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == (ip, str(1000 + i))
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) == 3, 5, message="3 access-log lines")
+    for i, (line, ip) in enumerate(zip(log.read_text().splitlines(), clients)):
+        assert line.startswith(f'{ip} "GET /env?i={i} HTTP/1.1" 200 '), line
+
+
 def test_get_values_answered_truthfully(start_server):
     srv, addr = fcgi_server(start_server, "-w", "2", "--threads", "3", "fcgi_apps:router")
     query = fc.pair(b"FCGI_MAX_CONNS", b"") + fc.pair(b"FCGI_MAX_REQS", b"") + \
@@ -667,7 +685,8 @@ def _python_for_user(user: str, pythonpath: str) -> str | None:
 
 @pytest.mark.skipif(not apache_has("mod_fcgid"), reason="libapache2-mod-fcgid is installed by scripts/test.sh")
 def test_behind_real_apache_mod_fcgid_which_starts_ferrocorn():
-    """mod_fcgid starts the application itself, with the listening socket as its stdin (fd 0)."""
+    """mod_fcgid starts the application itself, with the listening socket as its stdin (fd 0). (One
+    process here, so its log is the one to read; mod_fcgid starts more for concurrent requests.)"""
     import ferrocorn
     import tempfile
     site = str(Path(ferrocorn.__file__).resolve().parent.parent)
@@ -685,7 +704,7 @@ def test_behind_real_apache_mod_fcgid_which_starts_ferrocorn():
         os.chmod(ipc, 0o777)
         log = work / "app.log"
         wrapper = work / "app.fcgi"
-        wrapper.write_text(f"#!/bin/sh\nexec {python} -m ferrocorn -w 2 --script-name /fcgid "
+        wrapper.write_text(f"#!/bin/sh\nexec {python} -m ferrocorn -w 1 --script-name /fcgid "
                            f"fcgi_apps:router 2>>{log}\n")
         os.chmod(wrapper, 0o755)
         log.touch()
