@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 import fcgiclient as fc  # noqa: E402
 from djcheck import check_django_through, djsite_with_static  # noqa: E402
 from frontends import NGINX, Apache, CountingRelay, Nginx, apache_has  # noqa: E402
-from proctools import wait_for  # noqa: E402
+from proctools import is_running, master_pid, read_pid, stop_detached, wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.ferrocorn_only
@@ -442,6 +443,25 @@ def test_listener_on_fd0_found_and_named(start_server):
     srv = start_server("fcgi_apps:router", stdin=ls)
     ls.close()
     assert srv.url.startswith("http://") and "fd 0 is a listening socket" not in srv.log
+
+
+def test_usr2_reexec_keeps_the_listener_speaking_fastcgi(start_server, tmp_path):
+    pidfile = tmp_path / "app.pid"
+    srv, addr = fcgi_server(start_server, "--pid", str(pidfile), "fcgi_apps:router", cwd=tmp_path)
+    old_master = master_pid(srv)
+    new_master = None
+    try:
+        os.kill(old_master, signal.SIGUSR2)
+        pidfile2 = tmp_path / "app.pid.2"
+        new_master = wait_for(lambda: read_pid(pidfile2), 15, message="the new master's pidfile")
+        srv.wait_for_log(rf"Listening at: fastcgi://127\.0\.0\.1:{srv.port} \({new_master}\)", timeout=15)
+        os.kill(old_master, signal.SIGTERM)
+        assert srv.proc.wait(15) == 0
+        for _ in range(3):
+            assert fc.call(addr, fc.nginx_params("GET", "/hello"))[2] == b"hello"
+    finally:
+        if new_master is not None and is_running(new_master):
+            assert stop_detached(new_master)
 
 
 # ---- real nginx in front ---------------------------------------------------------------------------

@@ -749,14 +749,15 @@ pub static SETTINGS: &[Setting] = &[
         status: Status::Active,
         doc: "uWSGI's `buffer-size` maps here. Its default of 4096 is often raised because uWSGI \
               refuses larger uwsgi packets; ferrocorn's default leaves only the per-line limits \
-              and the protocol's own 65535-byte cap on uwsgi packets.",
+              and the protocol's own 65535-byte cap on uwsgi packets, and lets FastCGI params \
+              total 64 KiB.",
         ..base(
             "limit_request_head",
             Section::Limits,
             UINT,
             Def::Int(0),
-            "Largest request head in bytes: request line plus header fields, or a whole uwsgi \
-             packet (0: only the limits above).",
+            "Largest request head in bytes: request line plus header fields, a whole uwsgi \
+             packet, or the params of a FastCGI request (0: only the limits above).",
         )
     },
     Setting {
