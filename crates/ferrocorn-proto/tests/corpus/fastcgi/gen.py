@@ -593,6 +593,10 @@ CAPTURES = {
                                       "pieces: empty CONTENT_LENGTH, one STDIN record per piece",
     "capture-cgi-fcgi": "cgi-fcgi -bind -connect (libfcgi 2.4.2) with a controlled environment "
                         "(env -i) and 'hello' on stdin",
+    "capture-apache-mod-proxy-fcgi": "Apache 2.4.71 mod_proxy_fcgi, ProxyPass /app fcgi://.../ "
+                                     "enablereuse=on (KEEP_CONN; a GET then a POST on the same "
+                                     "connection; SCRIPT_NAME is the whole decoded path); Apache "
+                                     "ran with PATH=/usr/sbin:/usr/bin:/bin, which it passes on",
 }
 
 
@@ -600,12 +604,11 @@ def captures(src: Path):
     for name, desc in CAPTURES.items():
         raw = (src / f"{name}.bin").read_bytes()
         c = case(name, desc)
-        pos = 0
-        head_len = None
-        params = []
+        pos = start = 0
+        params: list[tuple[bytes, bytes]] = []
         body = b""
         keep = False
-        rid = 0
+        head_len = 0
         while pos + 8 <= len(raw):
             v, t, rid, clen, plen, _ = struct.unpack(">BBHHBB", raw[pos:pos + 8])
             content = raw[pos + 8:pos + 8 + clen]
@@ -619,16 +622,19 @@ def captures(src: Path):
                 c.w.rec(t, rid, content, plen)
             pos += 8 + clen + plen
             if t == PARAMS and clen == 0:
-                head_len = pos
+                head_len = pos - start
             if t == STDIN:
                 body += content
+            if t == STDIN and clen == 0:
+                # One request done; the next starts here (a KEEP_CONN connection).
+                c.expect += request_lines(rid, keep, head_len, params)
+                if body:
+                    c.expect.append(f"body {esc_text(body)}")
+                c.expect.append("end")
+                if not keep:
+                    c.expect.append("close")
+                start, params, body = pos, [], b""
         assert pos == len(raw)
-        c.expect = request_lines(rid, keep, head_len, params)
-        if body:
-            c.expect.append(f"body {esc_text(body)}")
-        c.expect.append("end")
-        if not keep:
-            c.expect.append("close")
 
 
 def main():
