@@ -324,6 +324,23 @@ def test_abort_while_streaming_a_response(start_server, tmp_path):
         assert end == (0, fc.REQUEST_COMPLETE) and fc.parse_cgi(out)[2] == b"abc"
 
 
+def test_abort_while_streaming_small_items(start_server):
+    """A stream of small items (flushed one by one) notices the abort too."""
+    srv, addr = fcgi_server(start_server, "fcgi_apps:router")
+    with fc.connect(addr) as s:
+        s.sendall(fc.request(fc.nginx_params("GET", "/stream", "n=100000"), keep_conn=True))
+        r = fc.Reader(s)
+        assert r.record()[0] == fc.STDOUT
+        s.sendall(fc.record(fc.ABORT_REQUEST, 1))
+        t0 = time.monotonic()
+        out, _, end, _ = r.response(1)
+        assert end == (0, fc.REQUEST_COMPLETE) and time.monotonic() - t0 < 10
+        assert out.count(b"chunk ") < 100000
+        s.sendall(fc.request(fc.nginx_params("GET", "/hello"), rid=2))
+        out, _, end, _ = r.response(2)
+        assert end == (0, fc.REQUEST_COMPLETE) and fc.parse_cgi(out)[2] == b"hello"
+
+
 def test_garbage_closes_cleanly_and_the_worker_keeps_serving(start_server):
     srv, addr = fcgi_server(start_server, "--log-level", "debug", "-w", "1", "fcgi_apps:router")
     good = fc.request(fc.nginx_params("GET", "/hello"))

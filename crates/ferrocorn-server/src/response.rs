@@ -105,6 +105,8 @@ pub struct ResponseWriter {
     fcgi_flags: Option<Arc<RequestFlags>>,
     /// FastCGI: the END_REQUEST of this request went out.
     fcgi_ended: bool,
+    /// FastCGI: when the socket was last peeked for an ABORT_REQUEST (at most every 50 ms).
+    fcgi_peeked: Option<std::time::Instant>,
 }
 
 impl ResponseWriter {
@@ -151,13 +153,22 @@ impl ResponseWriter {
     /// the socket (the web server gave up while the app streams) marks the request aborted.
     /// Only once the body has ended, so the next bytes start a record; a peek, so the record
     /// stays for the connection's next read.
-    fn fcgi_peek_abort(&self) {
+    fn fcgi_peek_abort(&mut self) {
         let (Some(sock), Some(flags)) = (&self.sock, &self.fcgi_flags) else {
             return;
         };
         if !flags.stdin_done.load(Ordering::Relaxed) {
             return;
         }
+        // A stream of small items flushes once per item: one peek per 50 ms is enough.
+        let now = std::time::Instant::now();
+        if self
+            .fcgi_peeked
+            .is_some_and(|t| now.duration_since(t) < Duration::from_millis(50))
+        {
+            return;
+        }
+        self.fcgi_peeked = Some(now);
         let mut hdr = [0u8; fcgi::HEADER_LEN];
         let peek = nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT;
         use std::os::fd::AsRawFd;
@@ -208,6 +219,7 @@ impl ResponseWriter {
         self.body_bytes = 0;
         self.wire_bytes = 0;
         self.fcgi_ended = false;
+        self.fcgi_peeked = None;
     }
 
     /// Ask for the connection to be closed after this response (adds `Connection: close` if the head
@@ -432,6 +444,10 @@ impl ResponseWriter {
 
     /// Send buffered bytes now.
     pub fn flush(&mut self, u: &dyn Unlocker) -> io::Result<()> {
+        if self.wire == Wire::FastCgi && !self.out.is_empty() {
+            // Between the items of a stream: has the web server given up on the request?
+            self.fcgi_peek_abort();
+        }
         self.flush_with(&[], u)
     }
 
