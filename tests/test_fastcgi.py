@@ -414,7 +414,7 @@ def test_unix_abstract_and_ipv6_sockets(start_server, tmp_path):
     path = tmp_path / "fcgi.sock"
     name = f"ferrocorn-fcgi-{os.getpid()}"
     srv = start_server("--fastcgi-socket", str(path), "--fastcgi-socket", f"@{name}", "--chmod-socket=660",
-                       "-b", "127.0.0.1:0", "fcgi_apps:router", bind=None)
+                       "--vacuum", "-b", "127.0.0.1:0", "fcgi_apps:router", bind=None)
     srv.wait_for_log(rf"Listening at: unix:{path} \(fastcgi\)")
     srv.wait_for_log(rf"Listening at: unix:@{name} \(fastcgi\)")
     assert oct(path.stat().st_mode & 0o777) == "0o660"
@@ -423,6 +423,9 @@ def test_unix_abstract_and_ipv6_sockets(start_server, tmp_path):
     c = http.client.HTTPConnection(srv.host, srv.port, timeout=10)  # HTTP next to them
     c.request("GET", "/hello")
     assert c.getresponse().read() == b"hello"
+    c.close()
+    assert srv.stop() == 0
+    assert not path.exists()  # --vacuum removed our socket file
     if socket.has_ipv6:
         try:
             socket.create_server(("::1", 0), family=socket.AF_INET6).close()
