@@ -729,16 +729,24 @@ def test_behind_real_apache_mod_fcgid_which_starts_ferrocorn():
     process here, so its log is the one to read; mod_fcgid starts more for concurrent requests.)"""
     import ferrocorn
     import tempfile
-    site = str(Path(ferrocorn.__file__).resolve().parent.parent)
-    pythonpath = os.pathsep.join([site, str(ROOT / "tests" / "apps")])
-    user = "www-data" if os.geteuid() == 0 else None
-    python = _python_for_user(user, pythonpath) if user else sys.executable
-    if python is None:
-        pytest.skip("no Python interpreter that Apache's user (www-data) can run ferrocorn with")
-    # Apache's children run as www-data when we are root: they must reach these files.
+    # Apache's children run as www-data when we are root: they must reach these files. Our
+    # interpreter's site-packages may not be reachable (pyenv under /root), so the installed
+    # package is copied next to them; the system's python3 of the same version runs it.
     work = Path(tempfile.mkdtemp(prefix="ferrocorn-fcgid-"))
     try:
         os.chmod(work, 0o755)
+        site = work / "site"
+        shutil.copytree(Path(ferrocorn.__file__).resolve().parent, site / "ferrocorn",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for d, dirs, files in os.walk(site):
+            os.chmod(d, 0o755)
+            for f in files:
+                os.chmod(os.path.join(d, f), 0o755)
+        pythonpath = os.pathsep.join([str(site), str(ROOT / "tests" / "apps")])
+        user = "www-data" if os.geteuid() == 0 else None
+        python = _python_for_user(user, pythonpath) if user else sys.executable
+        if python is None:
+            pytest.skip("no Python interpreter of this version that Apache's user (www-data) can run")
         ipc = work / "ipc"
         ipc.mkdir()
         os.chmod(ipc, 0o777)
