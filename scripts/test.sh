@@ -9,8 +9,10 @@ PY=${PYTHON:-python3}
 # Debian packages the tests drive for real (installed only when missing).
 need_apt=()
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
-command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)   # real nginx in front (proxy_pass, uwsgi_pass)
-[ -x /usr/sbin/apache2 ] || need_apt+=(apache2)                 # real Apache in front (mod_proxy_uwsgi)
+command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)   # real nginx in front (proxy_pass, uwsgi_pass, fastcgi_pass)
+[ -x /usr/sbin/apache2 ] || need_apt+=(apache2)                 # real Apache in front (mod_proxy_uwsgi, mod_proxy_fcgi)
+[ -e /usr/lib/apache2/modules/mod_fcgid.so ] || need_apt+=(libapache2-mod-fcgid)  # Apache starting ferrocorn (FastCGI on fd 0)
+command -v cgi-fcgi >/dev/null 2>&1 || need_apt+=(libfcgi-bin) # cgi-fcgi -bind -connect
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== apt-get install ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

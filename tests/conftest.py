@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(config, items):
 class Server:
     """A running server process; ``log`` collects everything it printed (stdout and stderr)."""
 
-    def __init__(self, args, cwd, env, bind="127.0.0.1:0", timeout=30.0, unset_env=()):
+    def __init__(self, args, cwd, env, bind="127.0.0.1:0", timeout=30.0, unset_env=(), stdin=None):
         # bind=None: no -b, the address comes from the server's own config file.
         bind_args = ["-b", bind] if bind is not None else []
         server = "gunicorn" if SERVER_KIND == "gunicorn" else "ferrocorn"
@@ -58,7 +58,7 @@ class Server:
             full_env.pop(k, None)
         self.cmd = cmd
         self.proc = subprocess.Popen(
-            cmd, cwd=str(cwd), env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cmd, cwd=str(cwd), env=full_env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self._lines: list[str] = []
@@ -143,8 +143,9 @@ def start_server(request):
     """
     servers: list[Server] = []
 
-    def start(*args, cwd=APPS, env=None, bind="127.0.0.1:0", timeout=30.0, unset_env=()) -> Server:
-        s = Server(list(args), cwd, env, bind=bind, timeout=timeout, unset_env=unset_env)
+    def start(*args, cwd=APPS, env=None, bind="127.0.0.1:0", timeout=30.0, unset_env=(), stdin=None) -> Server:
+        # stdin: what the server gets as fd 0 (a listening socket, as Apache mod_fcgid hands it).
+        s = Server(list(args), cwd, env, bind=bind, timeout=timeout, unset_env=unset_env, stdin=stdin)
         servers.append(s)
         return s
 

@@ -1,8 +1,8 @@
 """Static files (issue 5): ``--static URL=DIR`` / uWSGI's ``static-map`` served by the worker in
 Rust without calling the app — types, lengths, validators, 304s, ranges, precompressed siblings,
 traversal attempts that never return what is outside the root, fall-through to the app for paths
-that name no file, a 20 MiB file intact, proof that Python is never entered, the uwsgi front end,
-the ini and Python-config spellings, and the Django example's collected static files."""
+that name no file, a 20 MiB file intact, proof that Python is never entered, the uwsgi and FastCGI
+front ends, the ini and Python-config spellings, and the Django example's collected static files."""
 from __future__ import annotations
 
 import email.utils
@@ -22,6 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 
+import fcgiclient as fc  # noqa: E402
 import uwsgiclient as uw  # noqa: E402
 from proctools import wait_for  # noqa: E402
 
@@ -465,6 +466,32 @@ def test_over_the_uwsgi_front_end(start_server, tmp_path, site):
     st, _, body = call("/static/../secret.txt")
     assert st == 404 and SECRET not in body
     st, _, body = call("/static/out")
+    assert st == 404 and SECRET not in body
+    assert calls_of(calls) == []
+    assert call("/static/missing")[2] == b"hello"
+    assert calls_of(calls) == ["GET /static/missing"]
+
+
+def test_over_the_fastcgi_front_end(start_server, tmp_path, site):
+    calls = tmp_path / "calls"
+    (site / "big.bin").write_bytes(os.urandom(3 << 20))
+    srv = start_server("--fastcgi-socket", "127.0.0.1:0", "--static", f"/static={site}",
+                       "wsgi_apps:hello", bind=None, env={"FERRO_TEST_CALLS": str(calls)})
+    addr = (srv.host, srv.port)
+
+    def call(path, **extra):
+        # nginx's stock fastcgi_params: SCRIPT_NAME is the whole path, no PATH_INFO.
+        return fc.call(addr, fc.nginx_params("GET", path, extra={k.upper(): v for k, v in extra.items()}))
+
+    st, h, body = call("/static/style.css")
+    assert (st, body) == (200, CSS)
+    assert h["content-type"] == "text/css; charset=utf-8" and h["content-length"] == str(len(CSS))
+    assert call("/static/style.css", http_if_none_match=h["etag"])[0] == 304
+    st, h, body = call("/static/style.css", http_range="bytes=-7")
+    assert (st, body) == (206, CSS[-7:])
+    st, h, body = call("/static/big.bin")  # sendfile, in STDOUT records
+    assert st == 200 and body == (site / "big.bin").read_bytes()
+    st, _, body = call("/static/../secret.txt")
     assert st == 404 and SECRET not in body
     assert calls_of(calls) == []
     assert call("/static/missing")[2] == b"hello"

@@ -4,12 +4,10 @@ cleanly while the worker keeps serving; and real nginx ``uwsgi_pass`` in front o
 example (TCP and Unix socket, uploads, chunked client bodies, streaming, repeated headers, HEAD)."""
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
 import random
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 
 import uwsgiclient as uw  # noqa: E402
+from djcheck import check_django_through, djsite_with_static  # noqa: E402
 from frontends import NGINX, Apache, Nginx, apache_has  # noqa: E402
 from proctools import wait_for  # noqa: E402
 
@@ -181,77 +180,9 @@ def test_access_log_names_the_front_ends_client(start_server, tmp_path):
 UWSGI_PARAMS = Path("/etc/nginx/uwsgi_params")
 
 
-def _djsite(start_server, tmp_path, *extra, ini=None):
-    djsite = ROOT / "examples" / "djsite"
-    static_root = tmp_path / "staticfiles"
-    env = {"DJANGO_STATIC_ROOT": str(static_root)}
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=str(djsite),
-                   env={**os.environ, **env}, check=True, capture_output=True, timeout=60)
-    return djsite, static_root, env
-
-
-def _check_django_through(port: int):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    c.request("GET", "/api/json")
-    r = c.getresponse()
-    body = r.read()
-    assert r.status == 200, body[:300]
-    assert json.loads(body)["success"] is True
-    c.request("GET", "/page")
-    r = c.getresponse()
-    page = r.read()
-    assert r.status == 200 and b"/static/" in page
-    c.request("GET", "/static/demo/style.css")  # nginx serves these itself
-    r = c.getresponse()
-    assert r.status == 200 and len(r.read()) > 0
-    # A form with its CSRF token and cookie, as a browser does it.
-    c.request("GET", "/form")
-    r = c.getresponse()
-    form = r.read().decode()
-    cookie = r.getheader("Set-Cookie").split(";")[0]
-    token = form.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
-    body = f"csrfmiddlewaretoken={token}&name=Ann&email=ann%40example.com&message=hi"
-    c.request("POST", "/form", body=body, headers={
-        "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie,
-        "Referer": f"http://127.0.0.1:{port}/form"})
-    r = c.getresponse()
-    r.read()
-    assert r.status == 302, r.status
-    # A streamed response (no length) through nginx.
-    c.request("GET", "/stream?n=50")
-    r = c.getresponse()
-    assert r.status == 200 and r.read().count(b"chunk ") == 50
-    # A multi-MiB upload, sent chunked by the client (nginx buffers it and sends CONTENT_LENGTH).
-    data = os.urandom(3 * 1024 * 1024 + 17)
-    boundary = "----ferrocorn"
-    mp = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.bin\"\r\n"
-          f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-
-    def chunks():
-        for i in range(0, len(mp), 100_000):
-            yield mp[i:i + 100_000]
-
-    c.request("POST", "/upload", body=chunks(), encode_chunked=True,
-              headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
-                       "Transfer-Encoding": "chunked"})
-    r = c.getresponse()
-    res = json.loads(r.read())
-    assert r.status == 200 and res["size"] == len(data), res
-    assert res["sha256"] == hashlib.sha256(data).hexdigest()
-    # HEAD: the head only (the example's views are GET-only, so Django answers 405), and the
-    # client connection to nginx stays usable.
-    c.request("HEAD", "/")
-    r = c.getresponse()
-    assert r.status == 405 and r.read() == b""
-    c.request("GET", "/api/json")
-    r = c.getresponse()
-    assert r.status == 200 and json.loads(r.read())["success"] is True
-    c.close()
-
-
 @needs_nginx
 def test_django_behind_real_nginx_uwsgi_pass_tcp(start_server, tmp_path):
-    djsite, static_root, env = _djsite(start_server, tmp_path)
+    djsite, static_root, env = djsite_with_static(tmp_path)
     srv = start_server("--uwsgi-socket", "127.0.0.1:0", "--chdir", str(djsite), "djsite.wsgi:application",
                        cwd=djsite, env=env, bind=None)
     with Nginx(tmp_path, f"""
@@ -261,7 +192,7 @@ location / {{
   uwsgi_pass 127.0.0.1:{srv.port};
 }}
 """) as port:
-        _check_django_through(port)
+        check_django_through(port)
 
 
 @needs_nginx
@@ -294,7 +225,7 @@ location / {{
 
 @needs_nginx
 def test_django_behind_real_nginx_uwsgi_pass_unix_socket(start_server, tmp_path):
-    djsite, static_root, env = _djsite(start_server, tmp_path)
+    djsite, static_root, env = djsite_with_static(tmp_path)
     sock = tmp_path / "uwsgi.sock"
     os.chmod(tmp_path, 0o755)
     start_server("--uwsgi-socket", str(sock), "--chmod-socket=666", "-b", "127.0.0.1:0",
@@ -307,7 +238,7 @@ location / {{
   uwsgi_pass unix:{sock};
 }}
 """) as port:
-        _check_django_through(port)
+        check_django_through(port)
 
 
 # ---- real Apache httpd in front -----------------------------------------------------------------

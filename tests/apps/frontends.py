@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import textwrap
+import threading
 from pathlib import Path
 
 from proctools import wait_for
@@ -165,4 +166,84 @@ class Apache:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        return False
+
+
+class CountingRelay:
+    """``with CountingRelay(target) as address:`` relays every connection made to ``address`` (a
+    free TCP port on 127.0.0.1, or the Unix socket path ``listen_path``) to ``target`` (a
+    ``(host, port)`` or a Unix socket path), byte for byte, and counts the connections it accepted
+    in ``accepted`` — to see whether a front end reuses its connections to the application."""
+
+    def __init__(self, target, listen_path: str | None = None):
+        self.target = target
+        self.listen_path = listen_path
+        self.accepted = 0
+        self._lock = threading.Lock()
+        self._stop = False
+        self._socks: list[socket.socket] = []
+
+    def __enter__(self):
+        if self.listen_path:
+            self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.server.bind(self.listen_path)
+            os.chmod(self.listen_path, 0o666)
+            address = self.listen_path
+        else:
+            self.server = socket.socket()
+            self.server.bind(("127.0.0.1", 0))
+            address = self.server.getsockname()
+        self.server.listen(64)
+        self.server.settimeout(0.2)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+        return address
+
+    def _connect_target(self) -> socket.socket:
+        if isinstance(self.target, (tuple, list)):
+            return socket.create_connection(tuple(self.target))
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.target)
+        return s
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                client, _ = self.server.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            with self._lock:
+                self.accepted += 1
+            upstream = self._connect_target()
+            self._socks += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def __exit__(self, *exc):
+        self._stop = True
+        self.server.close()
+        self._thread.join(2)
+        for s in self._socks:
+            try:
+                s.close()
+            except OSError:
+                pass
         return False

@@ -276,6 +276,8 @@ mod tests {
             }
         }
         assert!(help.contains("--limit-request-field_size"));
-        assert!(help.contains("takes effect when the FastCGI front end lands"));
+        // Statuses show in the help: no-op settings say so; nothing is pending any more.
+        assert!(help.contains("(accepted; no effect: "));
+        assert!(!help.contains("takes effect when"));
     }
 }

@@ -128,6 +128,9 @@ pub struct Config {
     pub binds: Vec<String>,
     /// Every socket to listen on, HTTP first, then uwsgi, then FastCGI.
     pub listeners: Vec<Listen>,
+    /// No address was configured: `listeners` holds the default HTTP bind, which gives way to
+    /// a FastCGI listener found on fd 0 (a web server such as Apache mod_fcgid started us).
+    pub default_bind: bool,
     pub backlog: i32,
     /// Mode bits for Unix sockets.
     pub chmod_socket: Option<u32>,
@@ -473,6 +476,7 @@ pub fn build(
     if others && !v.explicit("bind") {
         http.clear();
     }
+    let default_bind = !others && !v.explicit("bind");
     if http.is_empty() && uwsgi.is_empty() && fastcgi.is_empty() {
         return Err(ConfigError::usage(
             "bind",
@@ -608,6 +612,7 @@ pub fn build(
         config_file,
         binds,
         listeners: all_listeners,
+        default_bind,
         backlog: v.uint("backlog"),
         chmod_socket: match v.value("chmod_socket") {
             Value::Int(m) => u32::try_from(*m).ok(),

@@ -258,8 +258,6 @@ const BYTES: Kind = Kind::Int {
     max: i64::MAX,
 };
 
-const PENDING_FASTCGI: Status = Status::Pending("the FastCGI front end");
-
 /// gunicorn's default access log format.
 pub const DEFAULT_ACCESS_LOG_FORMAT: &str =
     r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
@@ -400,7 +398,8 @@ pub static SETTINGS: &[Setting] = &[
         ini: &["fastcgi-socket"],
         meta: "ADDRESS",
         check: Some(checks::uwsgi_address),
-        status: PENDING_FASTCGI,
+        doc: "With no address configured at all, a listening socket on fd 0 is served as FastCGI \
+              (how Apache mod_fcgid starts its applications); `fd://0` names it explicitly.",
         ..base(
             "fastcgi_socket",
             Section::Sockets,
@@ -750,14 +749,15 @@ pub static SETTINGS: &[Setting] = &[
         status: Status::Active,
         doc: "uWSGI's `buffer-size` maps here. Its default of 4096 is often raised because uWSGI \
               refuses larger uwsgi packets; ferrocorn's default leaves only the per-line limits \
-              and the protocol's own 65535-byte cap on uwsgi packets.",
+              and the protocol's own 65535-byte cap on uwsgi packets, and lets FastCGI params \
+              total 64 KiB.",
         ..base(
             "limit_request_head",
             Section::Limits,
             UINT,
             Def::Int(0),
-            "Largest request head in bytes: request line plus header fields, or a whole uwsgi \
-             packet (0: only the limits above).",
+            "Largest request head in bytes: request line plus header fields, a whole uwsgi \
+             packet, or the params of a FastCGI request (0: only the limits above).",
         )
     },
     Setting {

@@ -1151,12 +1151,10 @@ fn pending_and_noop_settings_say_so_when_set() {
     assert_eq!(
         w,
         [
-            "command line: --fastcgi-socket is accepted but has no effect yet (it takes effect \
-             when the FastCGI front end lands)",
             "command line: --worker-connections has no effect: only gunicorn's async (gevent, \
-             eventlet) workers use it",
+          eventlet) workers use it"
         ],
-        "--static is active: no warning"
+        "--fastcgi-socket and --static are active: no warning"
     );
     let (_, w) = case(&["--worker-connections", "1000", "m"]).run();
     assert!(

@@ -1,6 +1,6 @@
 //! Wire formats spoken by ferrocorn, sans-I/O: bytes in, parsed structures out (HTTP/1 in
 //! [`http1`], the PROXY protocol and `X-Forwarded-For` in [`proxy`], the uwsgi
-//! protocol in [`uwsgi`]).
+//! protocol in [`uwsgi`], FastCGI in [`fastcgi`]).
 //!
 //! Nothing here touches a socket, a thread or Python, and nothing here panics on input.
 //! The lints below make the second promise checkable: no `unsafe`, and outside tests no
@@ -20,6 +20,7 @@
     )
 )]
 
+pub mod fastcgi;
 pub mod http1;
 pub mod proxy;
 pub mod uwsgi;

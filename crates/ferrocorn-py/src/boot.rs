@@ -165,18 +165,41 @@ fn unix_options(cfg: &Config) -> Result<listener::UnixOptions, String> {
 }
 
 /// The front end that serves a configured protocol.
-fn front_of_protocol(p: ferrocorn_config::Protocol, spec: &str) -> Result<Front, String> {
+fn front_of_protocol(p: ferrocorn_config::Protocol) -> Front {
     match p {
-        ferrocorn_config::Protocol::Http => Ok(Front::Http1),
-        ferrocorn_config::Protocol::Uwsgi => Ok(Front::Uwsgi),
-        ferrocorn_config::Protocol::FastCgi => Err(format!(
-            "cannot listen on {spec:?}: the FastCGI front end is not available yet"
-        )),
+        ferrocorn_config::Protocol::Http => Front::Http1,
+        ferrocorn_config::Protocol::Uwsgi => Front::Uwsgi,
+        ferrocorn_config::Protocol::FastCgi => Front::FastCgi,
     }
 }
 
+/// A listening socket on fd 0 this configuration serves: named as `fd://0`, or — with no address
+/// configured — found there, as Apache mod_fcgid hands its FastCGI applications their listener.
+/// It is moved off fd 0 at once (before daemonizing reopens stdin); returns its new descriptor
+/// and whether it was found rather than named (it then serves FastCGI instead of the default
+/// HTTP bind).
+fn take_stdin_listener(cfg: &Config) -> Result<Option<(i32, bool)>, String> {
+    if std::env::var_os(master::INHERIT_ENV).is_some() {
+        return Ok(None); // a USR2 re-exec: the listeners come from the old master
+    }
+    let named = cfg
+        .listeners
+        .iter()
+        .any(|l| matches!(l.addr, ListenAddr::Fd(0)));
+    let found = !named && cfg.default_bind && listener::stdin_is_listener();
+    if !named && !found {
+        return Ok(None);
+    }
+    let fd = listener::move_off_stdin().map_err(|e| e.to_string())?;
+    if found {
+        log::info("fd 0 is a listening socket (started by a web server such as Apache mod_fcgid): serving FastCGI on it");
+    }
+    Ok(Some((fd, found)))
+}
+
 /// Listening sockets: inherited from a re-executing master (USR2) or systemd, else bound now.
-fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
+/// `stdin`: the listener that was on fd 0 (see [`take_stdin_listener`]).
+fn listeners(cfg: &Config, stdin: Option<(i32, bool)>) -> Result<Vec<Listener>, String> {
     if let Ok(list) = std::env::var(master::INHERIT_ENV) {
         std::env::remove_var(master::INHERIT_ENV);
         return list
@@ -206,25 +229,31 @@ fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
             .unwrap_or(0);
         std::env::remove_var("LISTEN_PID");
         std::env::remove_var("LISTEN_FDS");
-        // A socket named as `fd://N` under --uwsgi-socket speaks uwsgi; the rest speak HTTP.
+        // A socket named as `fd://N` under --uwsgi-socket (--fastcgi-socket) speaks uwsgi
+        // (FastCGI); the rest speak HTTP.
         let front_of = |fd: i32| {
             cfg.listeners
                 .iter()
                 .find(|l| matches!(l.addr, ListenAddr::Fd(n) if n == fd))
-                .map_or(Ok(Front::Http1), |l| front_of_protocol(l.protocol, &l.spec))
+                .map_or(Front::Http1, |l| front_of_protocol(l.protocol))
         };
         return (3..3 + n)
             .map(|fd| {
                 Ok(listener::inherit(fd)
                     .map_err(|e| e.to_string())?
-                    .with_front(front_of(fd)?))
+                    .with_front(front_of(fd)))
             })
             .collect();
+    }
+    if let Some((fd, true)) = stdin {
+        return Ok(vec![listener::inherit(fd)
+            .map_err(|e| e.to_string())?
+            .with_front(Front::FastCgi)]);
     }
     let mut out = Vec::new();
     let unix = unix_options(cfg)?;
     for l in &cfg.listeners {
-        let front = front_of_protocol(l.protocol, &l.spec)?;
+        let front = front_of_protocol(l.protocol);
         let bound = match &l.addr {
             ListenAddr::Tcp { host, port } => {
                 let spec = if host.contains(':') {
@@ -237,6 +266,10 @@ fn listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
             ListenAddr::Unix(path) => {
                 vec![listener::bind_unix(path, cfg.backlog, &unix).map_err(|e| e.to_string())?]
             }
+            ListenAddr::Fd(0) => match stdin {
+                Some((fd, _)) => vec![listener::inherit(fd).map_err(|e| e.to_string())?],
+                None => return Err("cannot listen on \"fd://0\": not a socket".into()),
+            },
             ListenAddr::Fd(fd) => vec![listener::inherit(*fd).map_err(|e| e.to_string())?],
             ListenAddr::Abstract(name) => {
                 vec![listener::bind_abstract(name, cfg.backlog).map_err(|e| e.to_string())?]
@@ -273,7 +306,16 @@ pub fn worker_settings(
             .limit_request_head
             .saturating_sub(ferrocorn_proto::uwsgi::HEADER_LEN)
             .min(ferrocorn_proto::uwsgi::MAX_VARS);
+        http.fastcgi_max_params = cfg.limit_request_head;
     }
+    // GET_VALUES: as many connections and requests as can be served at once.
+    let most_workers = cfg.dynamic.map_or(cfg.workers, |(_, max, _, _)| max);
+    let capacity = u64::from(most_workers).saturating_mul(u64::from(cfg.threads));
+    http.fastcgi_values = ferrocorn_proto::fastcgi::Values {
+        max_conns: capacity,
+        max_reqs: capacity,
+        mpxs_conns: false,
+    };
     http.proxy = ProxySettings::from_config(cfg);
     http.access = access_log(cfg)?;
     if !cfg.static_map.is_empty() {
@@ -439,6 +481,11 @@ fn start(py: Python<'_>, cfg: Config, hooks: Hooks, argv: Vec<String>) -> Result
     if let Some(mask) = cfg.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }
+    // A listener on fd 0 moves off stdin before daemonizing would replace it.
+    let stdin_listener = take_stdin_listener(&cfg).map_err(|m| {
+        log::critical(&m);
+        EXIT_STARTUP
+    })?;
     // gunicorn's order: detach first, then the pidfile, then the sockets (so the pid in the
     // pidfile and in "Listening at" is the daemon's).
     if cfg.daemon {
@@ -468,7 +515,7 @@ fn start(py: Python<'_>, cfg: Config, hooks: Hooks, argv: Vec<String>) -> Result
         log::critical(&m);
         EXIT_STARTUP
     })?;
-    let listeners = listeners(&cfg).map_err(|m| {
+    let listeners = listeners(&cfg, stdin_listener).map_err(|m| {
         log::critical(&m);
         EXIT_STARTUP
     })?;

@@ -2,17 +2,22 @@
 //! it, and any pipelined request after it; plus the body framing state.
 //!
 //! A body already in the buffer reaches the app without touching the network. Larger bodies are read
-//! in place (the head stays intact for logging), and chunked bodies are de-chunked on the fly.
+//! in place (the head stays intact for logging), and chunked bodies are de-chunked on the fly, as
+//! are FastCGI `STDIN` records (the records the web server may send in between — GET_VALUES, a
+//! second BEGIN_REQUEST, ABORT_REQUEST — are answered on the spot).
 
 use std::io;
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrocorn_proto::fastcgi::{self as fcgi, Control, FcgiError, StdinDecoder};
 use ferrocorn_proto::http1::ChunkedDecoder;
 use socket2::Socket;
 
 use crate::app::Unlocker;
+use crate::fastcgi::RequestFlags;
 use crate::sock;
 
 /// How the current request's body is framed.
@@ -29,6 +34,36 @@ pub enum Framing {
         pending: Range<usize>,
         done: bool,
     },
+    /// FastCGI `STDIN` records; `pending` as for chunked.
+    FastCgi {
+        decoder: Box<StdinDecoder>,
+        pending: Range<usize>,
+        done: bool,
+        link: Arc<FcgiLink>,
+    },
+}
+
+/// What the FastCGI body reader shares with its connection: the answers to `GET_VALUES`, and the
+/// request's flags (aborted: the response writer stops writing; STDIN ended).
+#[derive(Debug)]
+pub struct FcgiLink {
+    pub values: fcgi::Values,
+    pub flags: Arc<RequestFlags>,
+}
+
+/// A body error for what the FastCGI decoder refused.
+fn fcgi_error(e: FcgiError) -> BodyError {
+    match e {
+        FcgiError::BodyTooLarge { .. } => BodyError::Protocol(413, "request body above limit"),
+        FcgiError::Aborted(_) => BodyError::Io(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "request aborted by the web server (FCGI_ABORT_REQUEST)",
+        )),
+        other => BodyError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad FastCGI record in the body: {other}"),
+        )),
+    }
 }
 
 /// Why reading the body failed.
@@ -153,7 +188,9 @@ impl BodyReader {
         match &self.framing {
             Framing::Empty => true,
             Framing::Length { remaining } => *remaining == 0,
-            Framing::Chunked { pending, done, .. } => *done && pending.is_empty(),
+            Framing::Chunked { pending, done, .. } | Framing::FastCgi { pending, done, .. } => {
+                *done && pending.is_empty()
+            }
         }
     }
 
@@ -162,7 +199,7 @@ impl BodyReader {
         match &self.framing {
             Framing::Empty => Some(0),
             Framing::Length { remaining } => Some(*remaining),
-            Framing::Chunked { .. } => None,
+            Framing::Chunked { .. } | Framing::FastCgi { .. } => None,
         }
     }
 
@@ -292,8 +329,76 @@ impl BodyReader {
                         }
                     }
                 }
+                Framing::FastCgi { .. } => {
+                    // The decoder keeps partial record headers itself: it always uses up what it
+                    // is given, so the buffer never needs sliding.
+                    if let Some(r) = self.fcgi_step(max, u)? {
+                        return Ok(r);
+                    }
+                }
             }
             self.fill_body(u, head_sent)?;
+        }
+    }
+
+    /// FastCGI, before the app runs: decode what is already buffered up to the first body data,
+    /// so a request whose `STDIN` ended with its head is known to be complete (and records in
+    /// between are answered). Reads nothing from the socket.
+    pub fn prime_fastcgi(&mut self, u: &dyn Unlocker) -> Result<(), BodyError> {
+        self.fcgi_step(0, u).map(|_| ())
+    }
+
+    /// One step of a FastCGI body: hand out pending data, decode what is buffered (answering
+    /// control records), or say that the socket must be read (`None`).
+    fn fcgi_step(
+        &mut self,
+        max: usize,
+        u: &dyn Unlocker,
+    ) -> Result<Option<Range<usize>>, BodyError> {
+        let Framing::FastCgi {
+            decoder,
+            pending,
+            done,
+            link,
+        } = &mut self.framing
+        else {
+            return Ok(Some(0..0));
+        };
+        loop {
+            if pending.start < pending.end {
+                let n = pending.len().min(max);
+                let r = pending.start..pending.start + n;
+                pending.start += n;
+                return Ok(Some(r));
+            }
+            if *done {
+                return Ok(Some(0..0));
+            }
+            if self.pos >= self.end {
+                return Ok(None);
+            }
+            let input = self.buf.get(self.pos..self.end).unwrap_or_default();
+            let step = decoder.decode(input).map_err(fcgi_error)?;
+            let base = self.pos;
+            self.pos += step.consumed;
+            *pending = base + step.data.start..base + step.data.end;
+            *done = step.done;
+            if step.done {
+                link.flags.stdin_done.store(true, Ordering::Relaxed);
+            }
+            if let Some(c) = step.control {
+                if let Control::Abort { request_id, .. } = c {
+                    link.flags.aborted.store(true, Ordering::Relaxed);
+                    return Err(fcgi_error(FcgiError::Aborted(request_id)));
+                }
+                let mut answer = Vec::new();
+                crate::fastcgi::answer_control(c, &link.values, &mut answer);
+                let sock = self
+                    .sock
+                    .clone()
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+                sock::write_all(&*sock, &answer, self.timeout, u)?;
+            }
         }
     }
 

@@ -18,7 +18,7 @@ use crate::conn_info::ConnInfo;
 use crate::proxy::ProxySettings;
 use crate::scoreboard::ThreadSlot;
 use crate::static_files::StaticFiles;
-use crate::{http1, uwsgi};
+use crate::{fastcgi, http1, uwsgi};
 
 /// The protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,6 +28,8 @@ pub enum Front {
     Http1,
     /// The uwsgi binary protocol (nginx `uwsgi_pass`, Apache `mod_proxy_uwsgi`).
     Uwsgi,
+    /// FastCGI, Responder role (nginx `fastcgi_pass`, Apache `mod_proxy_fcgi` and `mod_fcgid`).
+    FastCgi,
 }
 
 impl Front {
@@ -36,6 +38,7 @@ impl Front {
         match self {
             Front::Http1 => "http",
             Front::Uwsgi => "uwsgi",
+            Front::FastCgi => "fastcgi",
         }
     }
 
@@ -44,6 +47,7 @@ impl Front {
         match s {
             "http" => Some(Front::Http1),
             "uwsgi" => Some(Front::Uwsgi),
+            "fastcgi" => Some(Front::FastCgi),
             _ => None,
         }
     }
@@ -66,6 +70,10 @@ pub struct ServeSettings {
     pub max_head: usize,
     /// Largest uwsgi vars block accepted (uWSGI's `buffer-size`).
     pub uwsgi_max_vars: usize,
+    /// Largest FastCGI params of one request (the same `buffer-size`; 64 KiB by default).
+    pub fastcgi_max_params: usize,
+    /// What FastCGI `GET_VALUES` is answered with (concurrency the server really has).
+    pub fastcgi_values: ferrocorn_proto::fastcgi::Values,
     /// Where finished requests are logged (None: no access log).
     pub access: Option<Arc<AccessLog>>,
     /// `--static` mappings, answered before the app is called (None: no static files).
@@ -101,6 +109,12 @@ impl ServeSettings {
             server_header,
             max_head,
             uwsgi_max_vars: ferrocorn_proto::uwsgi::MAX_VARS,
+            fastcgi_max_params: ferrocorn_proto::fastcgi::DEFAULT_MAX_PARAMS,
+            fastcgi_values: ferrocorn_proto::fastcgi::Values {
+                max_conns: 1,
+                max_reqs: 1,
+                mpxs_conns: false,
+            },
             access: None,
             static_files: None,
         }
@@ -147,6 +161,7 @@ impl ThreadCtx {
 pub enum Conn {
     Http1(http1::Conn),
     Uwsgi(uwsgi::Conn),
+    FastCgi(fastcgi::Conn),
 }
 
 impl Conn {
@@ -154,6 +169,7 @@ impl Conn {
         match front {
             Front::Http1 => Conn::Http1(http1::Conn::new(sock, info, s)),
             Front::Uwsgi => Conn::Uwsgi(uwsgi::Conn::new(sock, info, s)),
+            Front::FastCgi => Conn::FastCgi(fastcgi::Conn::new(sock, info, s)),
         }
     }
 
@@ -168,6 +184,7 @@ impl Conn {
         match self {
             Conn::Http1(c) => c.drive(h, ctx, s, stopping),
             Conn::Uwsgi(c) => c.drive(h, ctx, s),
+            Conn::FastCgi(c) => c.drive(h, ctx, s, stopping),
         }
     }
 
@@ -176,6 +193,7 @@ impl Conn {
         match self {
             Conn::Http1(c) => c.requests,
             Conn::Uwsgi(c) => c.requests,
+            Conn::FastCgi(c) => c.requests,
         }
     }
 }

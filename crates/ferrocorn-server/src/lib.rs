@@ -6,8 +6,10 @@
 pub mod access_log;
 pub mod app;
 pub mod body;
+pub mod cgi;
 pub mod clock;
 pub mod conn_info;
+pub mod fastcgi;
 pub mod front;
 pub mod http1;
 pub mod listener;

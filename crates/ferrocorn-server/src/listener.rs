@@ -268,6 +268,48 @@ pub fn inherit(fd: std::os::fd::RawFd) -> Result<Listener, BindError> {
     }
 }
 
+/// Whether fd 0 is a listening socket: how a web server that starts its FastCGI application
+/// itself (Apache mod_fcgid, the spec's `FCGI_LISTENSOCK_FILENO`) hands over the listener. The
+/// test is flup's — `getpeername` fails with `ENOTCONN` — plus `SO_ACCEPTCONN`, so an unconnected
+/// socket that does not listen is not taken for one.
+pub fn stdin_is_listener() -> bool {
+    // SAFETY: fd 0 is only borrowed for these two calls; if it is closed they fail with EBADF.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+    let not_connected = matches!(
+        nix::sys::socket::getpeername::<nix::sys::socket::SockaddrStorage>(
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        ),
+        Err(nix::errno::Errno::ENOTCONN)
+    );
+    not_connected
+        && nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::AcceptConn).unwrap_or(false)
+}
+
+/// Move a listening socket off fd 0 (onto a new close-on-exec descriptor, returned) and put
+/// `/dev/null` on fd 0, so nothing that reads stdin or closes it (daemonizing, the app) touches
+/// the listener.
+pub fn move_off_stdin() -> Result<std::os::fd::RawFd, BindError> {
+    let err = |message: String| BindError {
+        address: "fd://0".into(),
+        message,
+    };
+    let fd = nix::fcntl::fcntl(
+        // SAFETY: fd 0 is borrowed for this call only; if it is closed the call fails.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(0) },
+        nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
+    )
+    .map_err(|e| err(format!("not an open file descriptor ({e})")))?;
+    let null = std::fs::File::open("/dev/null").map_err(|e| err(format!("/dev/null: {e}")))?;
+    // SAFETY: dup2 onto fd 0, whose listener now lives on as `fd`; `null` is open for the call.
+    if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0) } < 0 {
+        return Err(err(format!(
+            "cannot reopen stdin: {}",
+            io::Error::last_os_error()
+        )));
+    }
+    Ok(fd)
+}
+
 /// Bind one `--bind` value (every address a host name resolves to).
 pub fn bind(address: &str, backlog: i32) -> Result<Vec<Listener>, BindError> {
     let err = |message: String| BindError {

@@ -3,20 +3,33 @@
 //!
 //! The head and small body chunks gather in one buffer, so a typical response leaves in a single
 //! `write`; large chunks go out with `writev` straight from the app's buffer; files with `sendfile`.
+//!
+//! On a FastCGI connection ([`Wire::FastCgi`]) the same response is a CGI response (`Status:`
+//! line and the app's headers, nothing of ours) carried in `STDOUT` records: every flush puts
+//! record headers in front of the gathered bytes (one `writev`, no copy), `send_file` sends a
+//! record header and then at most 65535 file bytes per record, and `finish` ends the stream and
+//! the request (`END_REQUEST`) in the same write as the last bytes.
 
 use std::io;
 use std::os::fd::AsFd;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrocorn_proto::fastcgi::{self as fcgi, ProtocolStatus, RecordType};
 use ferrocorn_proto::http1::{self as h1, Version};
 use socket2::Socket;
 
 use crate::app::Unlocker;
+use crate::fastcgi::RequestFlags;
 use crate::sock;
 
 /// Gather small writes up to this size before sending.
 const GATHER: usize = 32 * 1024;
+
+/// Most payload bytes put in one FastCGI `writev` (16 records: 33 iovecs at most, far below
+/// `IOV_MAX`); bigger app writes go out in several.
+const FCGI_BATCH: usize = 16 * fcgi::MAX_CONTENT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum BodyFraming {
@@ -26,6 +39,8 @@ enum BodyFraming {
     Chunked,
     /// HTTP/1.0 without Content-Length: the body ends when we close.
     Close,
+    /// Delimited by the wire itself (FastCGI: the end of the STDOUT stream).
+    Stream,
 }
 
 /// How responses are put on the wire.
@@ -37,6 +52,8 @@ pub enum Wire {
     /// An HTTP response on a connection that carries one request (uwsgi): never chunked; a body
     /// without a length ends when the connection closes.
     HttpOnce,
+    /// A CGI response in FastCGI `STDOUT` records, ended by `END_REQUEST` (see the module docs).
+    FastCgi,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,6 +98,15 @@ pub struct ResponseWriter {
     keep_head: bool,
     head_copy: Vec<u8>,
     wire: Wire,
+    /// FastCGI: the request id the records carry.
+    fcgi_id: u16,
+    /// FastCGI: the request's flags. Once it is aborted (the body reader saw the ABORT_REQUEST,
+    /// or a peek between writes did) nothing more is written for it.
+    fcgi_flags: Option<Arc<RequestFlags>>,
+    /// FastCGI: the END_REQUEST of this request went out.
+    fcgi_ended: bool,
+    /// FastCGI: when the socket was last peeked for an ABORT_REQUEST (at most every 50 ms).
+    fcgi_peeked: Option<std::time::Instant>,
 }
 
 impl ResponseWriter {
@@ -103,6 +129,59 @@ impl ResponseWriter {
     /// Choose how responses on this connection are framed (set once, before the first request).
     pub fn set_wire(&mut self, wire: Wire) {
         self.wire = wire;
+    }
+
+    /// FastCGI: the request the next response answers, and its flags (shared with the body
+    /// reader). Call after [`ResponseWriter::begin`].
+    pub fn set_fcgi_request(&mut self, request_id: u16, flags: Arc<RequestFlags>) {
+        self.fcgi_id = request_id;
+        self.fcgi_flags = Some(flags);
+    }
+
+    /// FastCGI: whether this request's `END_REQUEST` was sent (by [`ResponseWriter::finish`]).
+    pub fn fcgi_ended(&self) -> bool {
+        self.fcgi_ended
+    }
+
+    fn fcgi_is_aborted(&self) -> bool {
+        self.fcgi_flags
+            .as_ref()
+            .is_some_and(|f| f.aborted.load(Ordering::Relaxed))
+    }
+
+    /// FastCGI, between writes of a response: an `ABORT_REQUEST` for this request waiting on
+    /// the socket (the web server gave up while the app streams) marks the request aborted.
+    /// Only once the body has ended, so the next bytes start a record; a peek, so the record
+    /// stays for the connection's next read.
+    fn fcgi_peek_abort(&mut self) {
+        let (Some(sock), Some(flags)) = (&self.sock, &self.fcgi_flags) else {
+            return;
+        };
+        if !flags.stdin_done.load(Ordering::Relaxed) {
+            return;
+        }
+        // A stream of small items flushes once per item: one peek per 50 ms is enough.
+        let now = std::time::Instant::now();
+        if self
+            .fcgi_peeked
+            .is_some_and(|t| now.duration_since(t) < Duration::from_millis(50))
+        {
+            return;
+        }
+        self.fcgi_peeked = Some(now);
+        let mut hdr = [0u8; fcgi::HEADER_LEN];
+        let peek = nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT;
+        use std::os::fd::AsRawFd;
+        if let Ok(n) = nix::sys::socket::recv(sock.as_raw_fd(), &mut hdr, peek) {
+            let h = fcgi::Header::decode(&hdr);
+            if n == hdr.len()
+                && h.version == fcgi::VERSION_1
+                && h.kind == RecordType::AbortRequest as u8
+                && h.request_id == self.fcgi_id
+            {
+                flags.aborted.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Keep a copy of the next committed head (see `kept_head`).
@@ -139,6 +218,8 @@ impl ResponseWriter {
         self.app_set_date = false;
         self.body_bytes = 0;
         self.wire_bytes = 0;
+        self.fcgi_ended = false;
+        self.fcgi_peeked = None;
     }
 
     /// Ask for the connection to be closed after this response (adds `Connection: close` if the head
@@ -172,11 +253,17 @@ impl ResponseWriter {
         self.app_content_length = None;
         self.app_set_server = false;
         self.app_set_date = false;
-        h1::push_status_line(
-            &mut self.out,
-            self.version.unwrap_or(Version::Http11),
-            status,
-        );
+        if self.wire == Wire::FastCgi {
+            self.out.extend_from_slice(b"Status: ");
+            self.out.extend_from_slice(status);
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            h1::push_status_line(
+                &mut self.out,
+                self.version.unwrap_or(Version::Http11),
+                status,
+            );
+        }
         self.status = code;
         self.state = State::Building;
     }
@@ -195,9 +282,11 @@ impl ResponseWriter {
             // We frame the body ourselves; an app-chosen chunked is implied when there is no length.
             return;
         } else if name.eq_ignore_ascii_case(b"connection") {
-            if value
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+            // On FastCGI the web server's connection to the client is not ours to close.
+            if self.wire != Wire::FastCgi
+                && value
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
             {
                 self.must_close = true;
             }
@@ -215,6 +304,22 @@ impl ResponseWriter {
         let version = self.version.unwrap_or(Version::Http11);
         let no_body =
             self.head_request || self.status < 200 || self.status == 204 || self.status == 304;
+        if self.wire == Wire::FastCgi {
+            // A CGI response: the web server frames it for its client and adds Date, Server
+            // and Connection itself. The app's Content-Length is passed on (and enforced).
+            self.framing = match self.app_content_length {
+                _ if no_body => BodyFraming::None,
+                Some(n) => BodyFraming::Length(n),
+                None => BodyFraming::Stream,
+            };
+            self.out.extend_from_slice(b"\r\n");
+            self.state = State::Committed;
+            if self.keep_head {
+                self.head_copy.clear();
+                self.head_copy.extend_from_slice(&self.out);
+            }
+            return;
+        }
         self.framing = if no_body {
             BodyFraming::None
         } else if let Some(n) = self.app_content_length {
@@ -247,6 +352,9 @@ impl ResponseWriter {
     }
 
     fn flush_with(&mut self, extra: &[&[u8]], u: &dyn Unlocker) -> io::Result<()> {
+        if self.wire == Wire::FastCgi {
+            return self.flush_fcgi(extra, &[], u);
+        }
         let sock = self
             .sock
             .clone()
@@ -270,8 +378,76 @@ impl ResponseWriter {
         res
     }
 
+    /// FastCGI: send the gathered bytes and `extra` as `STDOUT` records, then `tail` as it is
+    /// (record bytes of our own), in one `writev`. The caller keeps the payload under
+    /// [`FCGI_BATCH`] bytes per call, which bounds the iovecs.
+    fn flush_fcgi(&mut self, extra: &[&[u8]], tail: &[u8], u: &dyn Unlocker) -> io::Result<()> {
+        if self.fcgi_is_aborted() {
+            self.out.clear();
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "request aborted by the web server (FCGI_ABORT_REQUEST)",
+            ));
+        }
+        let sock = self
+            .sock
+            .clone()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let pieces: Vec<&[u8]> = std::iter::once(&self.out[..])
+            .chain(extra.iter().copied())
+            .filter(|b| !b.is_empty())
+            .collect();
+        let payload: usize = pieces.iter().map(|b| b.len()).sum();
+        let mut headers = Vec::with_capacity(payload / fcgi::MAX_CONTENT + 1);
+        let mut left = payload;
+        while left > 0 {
+            let n = left.min(fcgi::MAX_CONTENT);
+            let len = u16::try_from(n).unwrap_or(u16::MAX);
+            headers.push(fcgi::record_header(RecordType::Stdout, self.fcgi_id, len));
+            left -= n;
+        }
+        let mut bufs: Vec<&[u8]> = Vec::with_capacity(headers.len() + 2 * pieces.len() + 1);
+        let mut next_header = headers.iter();
+        let mut room = 0usize;
+        let mut left = payload;
+        for piece in &pieces {
+            let mut p: &[u8] = piece;
+            while !p.is_empty() {
+                if room == 0 {
+                    if let Some(h) = next_header.next() {
+                        bufs.push(h);
+                    }
+                    room = left.min(fcgi::MAX_CONTENT);
+                }
+                let (now, rest) = p.split_at(room.min(p.len()));
+                bufs.push(now);
+                room -= now.len();
+                left -= now.len();
+                p = rest;
+            }
+        }
+        if !tail.is_empty() {
+            bufs.push(tail);
+        }
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let res = match bufs.len() {
+            0 => Ok(()),
+            _ => sock::write_all_vectored(&*sock, &bufs, self.timeout, u),
+        };
+        self.out.clear();
+        self.wire_bytes += total as u64;
+        if res.is_err() {
+            self.must_close = true;
+        }
+        res
+    }
+
     /// Send buffered bytes now.
     pub fn flush(&mut self, u: &dyn Unlocker) -> io::Result<()> {
+        if self.wire == Wire::FastCgi && !self.out.is_empty() {
+            // Between the items of a stream: has the web server given up on the request?
+            self.fcgi_peek_abort();
+        }
         self.flush_with(&[], u)
     }
 
@@ -295,6 +471,17 @@ impl ResponseWriter {
             return Ok(0);
         }
         self.body_bytes += data.len() as u64;
+        if self.wire == Wire::FastCgi {
+            if self.out.len() + data.len() <= GATHER {
+                self.out.extend_from_slice(data);
+                return Ok(data.len());
+            }
+            self.fcgi_peek_abort();
+            for batch in data.chunks(FCGI_BATCH) {
+                self.flush_fcgi(&[batch], &[], u)?;
+            }
+            return Ok(data.len());
+        }
         let chunked = self.framing == BodyFraming::Chunked;
         if self.out.len() + data.len() + 16 <= GATHER {
             if chunked {
@@ -331,6 +518,9 @@ impl ResponseWriter {
         if len == 0 {
             return Ok(0);
         }
+        if self.wire == Wire::FastCgi {
+            return self.send_file_fcgi(file, offset, len, u);
+        }
         let chunked = self.framing == BodyFraming::Chunked;
         if chunked {
             h1::push_chunk_header(&mut self.out, len as usize);
@@ -358,11 +548,55 @@ impl ResponseWriter {
         Ok(sent)
     }
 
+    /// FastCGI `send_file`: per record, its header (after whatever is gathered, in one write) and
+    /// then at most 65535 bytes of the file by `sendfile`.
+    fn send_file_fcgi<F: AsFd>(
+        &mut self,
+        file: &F,
+        mut offset: i64,
+        len: u64,
+        u: &dyn Unlocker,
+    ) -> io::Result<u64> {
+        self.fcgi_peek_abort();
+        let sock = self
+            .sock
+            .clone()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let mut sent_total = 0u64;
+        while sent_total < len {
+            let n = (len - sent_total).min(fcgi::MAX_CONTENT as u64);
+            let header = fcgi::record_header(
+                RecordType::Stdout,
+                self.fcgi_id,
+                u16::try_from(n).unwrap_or(u16::MAX),
+            );
+            self.flush_fcgi(&[], &header, u)?;
+            let sent = sock::sendfile_all(&*sock, file, offset, n, self.timeout, u)
+                .inspect_err(|_| self.must_close = true)?;
+            self.body_bytes += sent;
+            self.wire_bytes += sent;
+            sent_total += sent;
+            offset += sent as i64;
+            if sent < n {
+                // The file shrank under us: the record we announced is short; the framing is lost.
+                self.must_close = true;
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shorter than announced",
+                ));
+            }
+        }
+        Ok(sent_total)
+    }
+
     /// End the response. Returns `Err` with `InvalidData` when the app sent fewer bytes than its
     /// Content-Length (the connection then closes so the client does not hang).
     pub fn finish(&mut self, u: &dyn Unlocker) -> io::Result<()> {
         if self.state == State::Finished {
             return Ok(());
+        }
+        if self.wire == Wire::FastCgi {
+            return self.finish_fcgi(u);
         }
         let mut short = None;
         match self.framing {
@@ -383,6 +617,38 @@ impl ResponseWriter {
             )),
             None => Ok(()),
         }
+    }
+
+    /// FastCGI: the last bytes, the empty `STDOUT` record and `END_REQUEST` in one write. A body
+    /// shorter than its Content-Length gets no `END_REQUEST`: the connection closes, so the web
+    /// server sees the response cut short rather than complete.
+    fn finish_fcgi(&mut self, u: &dyn Unlocker) -> io::Result<()> {
+        if let BodyFraming::Length(n) = self.framing {
+            if self.body_bytes < n {
+                self.must_close = true;
+                let _ = self.flush_fcgi(&[], &[], u);
+                self.state = State::Finished;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "response body shorter than its Content-Length ({} of {n} bytes); closing the connection",
+                        self.body_bytes
+                    ),
+                ));
+            }
+        }
+        let mut end = [0u8; 2 * fcgi::HEADER_LEN + 8];
+        let (stdout_end, end_request) = end.split_at_mut(fcgi::HEADER_LEN);
+        stdout_end.copy_from_slice(&fcgi::record_header(RecordType::Stdout, self.fcgi_id, 0));
+        end_request.copy_from_slice(&fcgi::end_request(
+            self.fcgi_id,
+            0,
+            ProtocolStatus::RequestComplete,
+        ));
+        self.flush_fcgi(&[], &end, u)?;
+        self.state = State::Finished;
+        self.fcgi_ended = true;
+        Ok(())
     }
 
     /// A complete response of our own (errors): replaces anything not yet committed.

@@ -9,12 +9,12 @@ use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use ferrocorn_proto::http1::{Span, Version};
 use ferrocorn_proto::uwsgi::{parse_packet, Parsed, Var, HEADER_LEN, MODIFIER_WSGI};
 use socket2::Socket;
 
-use crate::app::{Exchange, Field, Handler, HeaderStyle, Unlocker};
+use crate::app::{Exchange, Handler, Unlocker};
 use crate::body::{BodyReader, Framing};
+use crate::cgi;
 use crate::conn_info::ConnInfo;
 use crate::front::{self, After, ServeSettings, ThreadCtx};
 use crate::log;
@@ -35,41 +35,6 @@ pub struct Conn {
     /// When the connection was accepted (the packet must arrive within the header timeout).
     accepted: Instant,
     pub requests: u64,
-}
-
-/// The vars the server itself interprets, found in one pass.
-#[derive(Default)]
-struct Known {
-    method: Option<Span>,
-    uri: Option<Span>,
-    path: Option<Span>,
-    query: Option<Span>,
-    script: Option<Span>,
-    protocol: Option<Span>,
-    content_length: Option<Span>,
-    remote_addr: Option<Span>,
-    remote_port: Option<Span>,
-    server_name: Option<Span>,
-    server_port: Option<Span>,
-    https: Option<Span>,
-    scheme: Option<Span>,
-    request_scheme: Option<Span>,
-}
-
-fn span(s: Span) -> (u32, u32) {
-    (s.start, s.end)
-}
-
-/// `SERVER_PROTOCOL` as a static string (the head keeps no owned strings).
-fn protocol_name(v: &[u8]) -> &'static str {
-    match v {
-        b"HTTP/1.0" => "HTTP/1.0",
-        b"HTTP/2.0" => "HTTP/2.0",
-        b"HTTP/2" => "HTTP/2",
-        b"HTTP/3.0" => "HTTP/3.0",
-        b"HTTP/3" => "HTTP/3",
-        _ => "HTTP/1.1",
-    }
 }
 
 impl Conn {
@@ -153,138 +118,28 @@ impl Conn {
         s: &ServeSettings,
     ) {
         let buf = self.ex.body.buffer();
-        let mut k = Known::default();
-        let head = &mut self.ex.head;
-        head.fields.clear();
-        for v in &self.vars {
-            let slot = match v.key.get(buf) {
-                b"REQUEST_METHOD" => &mut k.method,
-                b"REQUEST_URI" => &mut k.uri,
-                b"PATH_INFO" => &mut k.path,
-                b"QUERY_STRING" => &mut k.query,
-                b"SCRIPT_NAME" => &mut k.script,
-                b"SERVER_PROTOCOL" => &mut k.protocol,
-                b"REMOTE_ADDR" => &mut k.remote_addr,
-                b"REMOTE_PORT" => &mut k.remote_port,
-                b"UWSGI_SCHEME" => &mut k.scheme,
-                // Also passed on to the environ as they are.
-                b"CONTENT_LENGTH" | b"SERVER_NAME" | b"SERVER_PORT" | b"HTTPS"
-                | b"REQUEST_SCHEME" => {
-                    let slot = match v.key.get(buf) {
-                        b"CONTENT_LENGTH" => &mut k.content_length,
-                        b"SERVER_NAME" => &mut k.server_name,
-                        b"SERVER_PORT" => &mut k.server_port,
-                        b"HTTPS" => &mut k.https,
-                        _ => &mut k.request_scheme,
-                    };
-                    *slot = Some(v.value);
-                    head.fields.push(Field {
-                        name: span(v.key),
-                        value: span(v.value),
-                    });
-                    continue;
-                }
-                _ => {
-                    head.fields.push(Field {
-                        name: span(v.key),
-                        value: span(v.value),
-                    });
-                    continue;
-                }
-            };
-            *slot = Some(v.value);
-        }
-        let Some(method) = k.method else {
-            log::info(&format!(
-                "uwsgi: packet without REQUEST_METHOD from {}; closing",
-                self.peer()
-            ));
-            return;
-        };
-        let get = |s: Option<Span>| s.map(|s| s.get(buf)).unwrap_or_default();
-        // The path: PATH_INFO (decoded by the front end), else the path part of REQUEST_URI.
-        let uri = k.uri.or(k.path).unwrap_or_default();
-        let uri_bytes = uri.get(buf);
-        let uri_query = uri_bytes.iter().position(|&b| b == b'?');
-        let (path, decoded) = match k.path {
-            Some(p) => (p, true),
-            None => {
-                let end = uri.start as usize + uri_query.unwrap_or(uri_bytes.len());
-                (Span::new(uri.start as usize, end), false)
+        let vars = self.vars.iter().map(|v| (v.key, v.value));
+        let m = match cgi::map_vars(
+            buf,
+            vars,
+            manage_path_info,
+            &mut self.ex.head,
+            &mut self.ex.info,
+        ) {
+            Ok(m) => m,
+            Err(cgi::CgiError::NoMethod) => {
+                log::info(&format!(
+                    "uwsgi: packet without REQUEST_METHOD from {}; closing",
+                    self.peer()
+                ));
+                return;
+            }
+            Err(e) => {
+                log::info(&format!("uwsgi: {e} from {}; closing", self.peer()));
+                return;
             }
         };
-        let query = match (k.query, uri_query) {
-            (Some(q), _) => q,
-            (None, Some(i)) => Span::new(uri.start as usize + i + 1, uri.end as usize),
-            (None, None) => Span::default(),
-        };
-        let mut script = k.script.unwrap_or_default();
-        let mut path = path;
-        if manage_path_info {
-            // PATH_INFO still starts with SCRIPT_NAME: cut it off.
-            if decoded && path.get(buf).starts_with(script.get(buf)) {
-                path = Span::new(path.start as usize + script.len(), path.end as usize);
-            } else {
-                script = Span::default();
-            }
-        }
-        let protocol = protocol_name(get(k.protocol));
-        let content_length = match k.content_length.map(|c| c.get(buf).trim_ascii()) {
-            None | Some(b"") => None,
-            Some(v) => match std::str::from_utf8(v)
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                Some(n) => Some(n),
-                None => {
-                    log::info(&format!(
-                        "uwsgi: bad CONTENT_LENGTH {:?} from {}; closing",
-                        String::from_utf8_lossy(v),
-                        self.peer()
-                    ));
-                    return;
-                }
-            },
-        };
-        let scheme: &'static str = match get(k.scheme) {
-            b"https" => "https",
-            b"http" => "http",
-            _ if matches!(get(k.https), b"on" | b"ON" | b"1") => "https",
-            _ if get(k.request_scheme) == b"https" => "https",
-            _ => "http",
-        };
-        let is_head = method.get(buf) == b"HEAD";
-        // The front end's view of the client and of itself is the truth on this protocol.
-        {
-            let info = Arc::make_mut(&mut self.ex.info);
-            if let Some(a) = k.remote_addr {
-                info.remote_addr = String::from_utf8_lossy(a.get(buf)).into_owned();
-                info.remote_port = String::from_utf8_lossy(get(k.remote_port)).into_owned();
-            }
-            if let Some(n) = k.server_name {
-                info.server_name = String::from_utf8_lossy(n.get(buf)).into_owned();
-            }
-            if let Some(p) = k.server_port {
-                info.server_port = String::from_utf8_lossy(p.get(buf)).into_owned();
-            }
-            info.scheme = scheme;
-            info.url_scheme = scheme;
-        }
-        let head = &mut self.ex.head;
-        head.method = span(method);
-        head.raw_uri = span(uri);
-        head.path = span(path);
-        head.query = span(query);
-        head.protocol = protocol;
-        head.style = Some(HeaderStyle::Cgi);
-        head.path_decoded = decoded;
-        head.script_name = span(script);
-        head.content_length = content_length;
-        let version = if protocol == "HTTP/1.0" {
-            Version::Http10
-        } else {
-            Version::Http11
-        };
+        let (is_head, version, content_length) = (m.is_head, m.version, m.content_length);
         self.ex.resp.begin(
             version,
             is_head,

@@ -1,0 +1,11 @@
+description: a name length and nothing else
+expect: error malformed params: truncated length
+---
+# BEGIN_REQUEST role=1 flags=0 id=1 len=8 pad=0
+\x01\x01\x00\x01\x00\x08\x00\x00
+\x00\x01\x00\x00\x00\x00\x00\x00
+# PARAMS id=1 len=5 pad=0
+\x01\x04\x00\x01\x00\x05\x00\x00
+\x01\x01Ab\x01
+# PARAMS id=1 len=0 pad=0
+\x01\x04\x00\x01\x00\x00\x00\x00

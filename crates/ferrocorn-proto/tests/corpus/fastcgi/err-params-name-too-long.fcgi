@@ -1,0 +1,11 @@
+description: a name length past the end of the params
+expect: error malformed params: name longer than the params
+---
+# BEGIN_REQUEST role=1 flags=0 id=1 len=8 pad=0
+\x01\x01\x00\x01\x00\x08\x00\x00
+\x00\x01\x00\x00\x00\x00\x00\x00
+# PARAMS id=1 len=4 pad=0
+\x01\x04\x00\x01\x00\x04\x00\x00
+\x09\x00AB
+# PARAMS id=1 len=0 pad=0
+\x01\x04\x00\x01\x00\x00\x00\x00

@@ -1,0 +1,11 @@
+description: answer records sent to us (GET_VALUES_RESULT, UNKNOWN_TYPE) need no answer
+expect: partial head
+---
+# GET_VALUES_RESULT id=0 len=0 pad=0
+\x01\x0a\x00\x00\x00\x00\x00\x00
+# UNKNOWN_TYPE id=0 len=8 pad=0
+\x01\x0b\x00\x00\x00\x08\x00\x00
+\x00\x00\x00\x00\x00\x00\x00\x00
+# END_REQUEST id=0 len=8 pad=0
+\x01\x03\x00\x00\x00\x08\x00\x00
+\x00\x00\x00\x00\x00\x00\x00\x00

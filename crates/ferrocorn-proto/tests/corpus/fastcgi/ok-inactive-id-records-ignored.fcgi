@@ -1,0 +1,41 @@
+description: records of ids that are not active are ignored (spec 3.3)
+expect: request id=1 keep_conn=false head_len=124
+expect: param A=b
+expect: body mine
+expect: end
+expect: close
+---
+# PARAMS for inactive id id=9 len=4 pad=0
+\x01\x04\x00\x09\x00\x04\x00\x00
+\x01\x01Xy
+# STDIN id=9 len=3 pad=0
+\x01\x05\x00\x09\x00\x03\x00\x00
+zzz
+# ABORT_REQUEST id=9 len=0 pad=0
+\x01\x02\x00\x09\x00\x00\x00\x00
+# STDOUT id=9 len=3 pad=0
+\x01\x06\x00\x09\x00\x03\x00\x00
+odd
+# type 40 id=9 len=25 pad=0
+\x01\x28\x00\x09\x00\x19\x00\x00
+unknown type, inactive id
+# BEGIN_REQUEST role=1 flags=0 id=1 len=8 pad=0
+\x01\x01\x00\x01\x00\x08\x00\x00
+\x00\x01\x00\x00\x00\x00\x00\x00
+# PARAMS id=1 len=4 pad=0
+\x01\x04\x00\x01\x00\x04\x00\x00
+\x01\x01Ab
+# STDIN id=7 len=5 pad=0
+\x01\x05\x00\x07\x00\x05\x00\x00
+other
+# PARAMS id=1 len=0 pad=0
+\x01\x04\x00\x01\x00\x00\x00\x00
+# PARAMS id=7 len=0 pad=0
+\x01\x04\x00\x07\x00\x00\x00\x00
+# STDIN id=1 len=4 pad=0
+\x01\x05\x00\x01\x00\x04\x00\x00
+mine
+# ABORT_REQUEST id=5 len=0 pad=0
+\x01\x02\x00\x05\x00\x00\x00\x00
+# STDIN id=1 len=0 pad=0
+\x01\x05\x00\x01\x00\x00\x00\x00

@@ -1,0 +1,29 @@
+description: every record padded, the empty end records too; padding is skipped
+expect: request id=3 keep_conn=false head_len=106
+expect: param REQUEST_METHOD=GET
+expect: param SCRIPT_NAME=/app
+expect: param QUERY_STRING=a=1
+expect: body data
+expect: end
+expect: close
+---
+# BEGIN_REQUEST role=1 flags=0 id=3 len=8 pad=7
+\x01\x01\x00\x03\x00\x08\x07\x00
+\x00\x01\x00\x00\x00\x00\x00\x00
+\xaa\xaa\xaa\xaa\xaa\xaa\xaa
+# PARAMS id=3 len=53 pad=7
+\x01\x04\x00\x03\x00\x35\x07\x00
+\x0e\x03REQUEST_METHODGET
+\x0b\x04SCRIPT_NAME/app
+\x0c\x03QUERY_STRINGa=1
+\xaa\xaa\xaa\xaa\xaa\xaa\xaa
+# PARAMS end id=3 len=0 pad=7
+\x01\x04\x00\x03\x00\x00\x07\x00
+\xaa\xaa\xaa\xaa\xaa\xaa\xaa
+# STDIN id=3 len=4 pad=7
+\x01\x05\x00\x03\x00\x04\x07\x00
+data
+\xaa\xaa\xaa\xaa\xaa\xaa\xaa
+# STDIN end id=3 len=0 pad=7
+\x01\x05\x00\x03\x00\x00\x07\x00
+\xaa\xaa\xaa\xaa\xaa\xaa\xaa

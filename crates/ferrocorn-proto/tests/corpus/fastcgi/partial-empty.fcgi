@@ -1,0 +1,2 @@
+description: no bytes at all: nothing to report
+---

@@ -1,0 +1,4 @@
+description: five bytes of a record header
+expect: partial head
+---
+\x01\x01\x00\x00\x00

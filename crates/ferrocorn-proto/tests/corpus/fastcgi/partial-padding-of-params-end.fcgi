@@ -1,0 +1,12 @@
+description: the empty PARAMS record's padding has not all arrived
+expect: partial head
+---
+# BEGIN_REQUEST role=1 flags=0 id=1 len=8 pad=0
+\x01\x01\x00\x01\x00\x08\x00\x00
+\x00\x01\x00\x00\x00\x00\x00\x00
+# PARAMS id=1 len=4 pad=0
+\x01\x04\x00\x01\x00\x04\x00\x00
+\x01\x01Ab
+# PARAMS id=1 len=0 pad=4
+\x01\x04\x00\x01\x00\x00\x04\x00
+\xaa\xaa
