@@ -3,8 +3,8 @@
 //! Each request thread stays attached to the interpreter for its whole life (one thread state, so
 //! `threading.local` values survive from request to request and a request costs no thread-state
 //! churn) but takes the GIL only when `Handler::handle` is about to call the app. It keeps it after
-//! the call while the thread finds more ready work without blocking (no hand-over per request under
-//! load), and lets go before the server blocks (epoll, draining a body). So a thread that woke from
+//! the call for the rest of the ready work the server has in hand (the events of one epoll batch,
+//! pipelined requests), and lets go before the server blocks (epoll, draining a body). So a thread that woke from
 //! epoll parses, serves static files and writes log lines without the GIL, even while another
 //! thread runs Python or a C call holds the GIL. Inside the app call the GIL is released around
 //! every blocking wait. The connection's body reader and response writer move into the
