@@ -792,3 +792,18 @@ FcgidMaxRequestLen 67108864
             assert "Listening at: unix:" in text and "(fastcgi)" in text, text
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.skipif(not apache_has("mod_proxy", "mod_proxy_fcgi"),
+                    reason="apache2 is installed by scripts/test.sh")
+def test_django_behind_real_apache_mod_proxy_fcgi_with_its_static_files(start_server, tmp_path):
+    """The example Django project behind Apache ``mod_proxy_fcgi``; its collected static files are
+    served by ferrocorn itself (``--static``), so they reach the browser through Apache too."""
+    djsite, static_root, env = djsite_with_static(tmp_path)
+    srv = start_server("--fastcgi-socket", "127.0.0.1:0", "--static", f"/static={static_root}",
+                       "--chdir", str(djsite), "djsite.wsgi:application", cwd=djsite, env=env, bind=None)
+    with Apache(tmp_path, APACHE_ONE_CHILD + f"""
+ProxyPass / fcgi://127.0.0.1:{srv.port}/ enablereuse=on
+""", modules=["mod_proxy", "mod_proxy_fcgi"]) as port:
+        check_django_through(port, chunked_upload=False)
+    assert "Traceback" not in srv.log

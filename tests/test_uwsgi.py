@@ -270,3 +270,18 @@ ProxyPass /echo uwsgi://127.0.0.1:{echo.port}/
         r = c.getresponse()
         assert r.status == 200 and r.read() == data
         c.close()
+
+
+@pytest.mark.skipif(not apache_has("mod_proxy", "mod_proxy_uwsgi"),
+                    reason="apache2 is installed by scripts/test.sh")
+def test_django_behind_real_apache_mod_proxy_uwsgi_with_its_static_files(start_server, tmp_path):
+    """The example Django project behind Apache ``mod_proxy_uwsgi``; its collected static files are
+    served by ferrocorn itself (``--static``), so they reach the browser through Apache too."""
+    djsite, static_root, env = djsite_with_static(tmp_path)
+    srv = start_server("--uwsgi-socket", "127.0.0.1:0", "--static", f"/static={static_root}",
+                       "--chdir", str(djsite), "djsite.wsgi:application", cwd=djsite, env=env, bind=None)
+    with Apache(tmp_path, f"""
+ProxyPass / uwsgi://127.0.0.1:{srv.port}/
+""", modules=["mod_proxy", "mod_proxy_uwsgi"]) as port:
+        check_django_through(port, chunked_upload=False)
+    assert "Traceback" not in srv.log

@@ -26,9 +26,14 @@ def djsite_with_static(tmp_path: Path):
     return DJSITE, static_root, env
 
 
-def check_django_through(port: int):
-    """Walk the example site through the front end listening on 127.0.0.1:``port`` (which serves
-    /static itself)."""
+def check_django_through(port: int, chunked_upload: bool = True):
+    """Walk the example site through the front end listening on 127.0.0.1:``port`` (/static is
+    served by the front end or by ferrocorn's ``--static`` behind it).
+
+    ``chunked_upload=False`` for Apache: mod_proxy_fcgi passes a client's chunked body on as a
+    stream without CONTENT_LENGTH (Django reads CONTENT_LENGTH bytes only, so it would see an empty
+    body whatever the server, gunicorn too), and mod_proxy_uwsgi answers such a request 411 itself.
+    nginx buffers the body and sends its length."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
     c.request("GET", "/api/json")
     r = c.getresponse()
@@ -39,7 +44,7 @@ def check_django_through(port: int):
     r = c.getresponse()
     page = r.read()
     assert r.status == 200 and b"/static/" in page
-    c.request("GET", "/static/demo/style.css")  # nginx serves these itself
+    c.request("GET", "/static/demo/style.css")
     r = c.getresponse()
     assert r.status == 200 and len(r.read()) > 0
     # A form with its CSRF token and cookie, as a browser does it.
@@ -55,11 +60,11 @@ def check_django_through(port: int):
     r = c.getresponse()
     r.read()
     assert r.status == 302, r.status
-    # A streamed response (no length) through nginx.
+    # A streamed response (no length) through the front end.
     c.request("GET", "/stream?n=50")
     r = c.getresponse()
     assert r.status == 200 and r.read().count(b"chunk ") == 50
-    # A multi-MiB upload, sent chunked by the client (nginx buffers it and sends CONTENT_LENGTH).
+    # A multi-MiB upload, sent chunked by the client when the front end turns it into a length.
     data = os.urandom(3 * 1024 * 1024 + 17)
     boundary = "----ferrocorn"
     mp = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.bin\"\r\n"
@@ -69,15 +74,19 @@ def check_django_through(port: int):
         for i in range(0, len(mp), 100_000):
             yield mp[i:i + 100_000]
 
-    c.request("POST", "/upload", body=chunks(), encode_chunked=True,
-              headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
-                       "Transfer-Encoding": "chunked"})
+    if chunked_upload:
+        c.request("POST", "/upload", body=chunks(), encode_chunked=True,
+                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                           "Transfer-Encoding": "chunked"})
+    else:
+        c.request("POST", "/upload", body=mp,
+                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     r = c.getresponse()
     res = json.loads(r.read())
     assert r.status == 200 and res["size"] == len(data), res
     assert res["sha256"] == hashlib.sha256(data).hexdigest()
     # HEAD: the head only (the example's views are GET-only, so Django answers 405), and the
-    # client connection to nginx stays usable.
+    # client connection to the front end stays usable.
     c.request("HEAD", "/")
     r = c.getresponse()
     assert r.status == 405 and r.read() == b""
