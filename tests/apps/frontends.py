@@ -33,9 +33,49 @@ def _listening(port: int) -> bool:
         return False
 
 
-class Nginx:
+class _FrontEnd:
+    """A front-end server process of ours: started on a config file, waited for until it listens
+    on ``self.port``, stopped with ``stop_signal`` (then killed if it lingers)."""
+
+    name = "front end"
+    stop_signal = signal.SIGTERM
+    log_name = ""
+
+    def error_log(self) -> str:
+        p = self.dir / self.log_name
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def _start(self, cmd: list[str], timeout: float) -> int:
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: _listening(self.port) or self.proc.poll() is not None, timeout,
+                     message=f"{self.name} to listen")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.proc.stderr.read().decode(errors='replace')}"
+                                   f"\n{self.error_log()}")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.port
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(self.stop_signal)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return False
+
+
+class Nginx(_FrontEnd):
     """``with Nginx(tmp_path, server_body) as port:`` runs nginx with ``server_body`` (locations,
     upstreams go in ``http_extra``) inside ``server { listen 127.0.0.1:PORT; ... }``."""
+
+    name = "nginx"
+    stop_signal = signal.SIGQUIT  # graceful: finish what is in flight
+    log_name = "nginx-error.log"
 
     def __init__(self, workdir: Path, server_body: str, http_extra: str = ""):
         self.dir = Path(workdir)
@@ -43,10 +83,6 @@ class Nginx:
         self.http_extra = http_extra
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
-
-    def error_log(self) -> str:
-        p = self.dir / "nginx-error.log"
-        return p.read_text(errors="replace") if p.exists() else ""
 
     def __enter__(self) -> int:
         d = self.dir
@@ -75,28 +111,7 @@ class Nginx:
               }}
             }}
             """))
-        self.proc = subprocess.Popen([NGINX or "nginx", "-c", str(conf), "-p", str(d)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_for(lambda: _listening(self.port) or self.proc.poll() is not None, 10,
-                     message="nginx to listen")
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self.proc.stderr.read().decode(errors='replace')}"
-                                   f"\n{self.error_log()}")
-        except BaseException:
-            self.__exit__()
-            raise
-        return self.port
-
-    def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return False
+        return self._start([NGINX or "nginx", "-c", str(conf), "-p", str(d)], 10)
 
 
 APACHE = shutil.which("apache2") or (os.path.exists("/usr/sbin/apache2") and "/usr/sbin/apache2") or None
@@ -107,11 +122,14 @@ def apache_has(*modules: str) -> bool:
     return APACHE is not None and all((APACHE_MODULES / f"{m}.so").exists() for m in modules)
 
 
-class Apache:
+class Apache(_FrontEnd):
     """``with Apache(tmp_path, body, modules=[...]) as port:`` runs Apache httpd 2.4 in the
     foreground (``-DFOREGROUND``) with a minimal config of our own: the event MPM, the modules
     asked for, ``Listen 127.0.0.1:PORT`` and ``body`` (directives for the main server)."""
 
+    name = "apache"
+    stop_signal = signal.SIGTERM  # httpd: TERM stops at once, children too
+    log_name = "apache-error.log"
     BASE_MODULES = ("mod_mpm_event", "mod_authz_core", "mod_mime", "mod_dir")
 
     def __init__(self, workdir: Path, body: str, modules=()):
@@ -120,10 +138,6 @@ class Apache:
         self.modules = list(self.BASE_MODULES) + [m for m in modules if m not in self.BASE_MODULES]
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
-
-    def error_log(self) -> str:
-        p = self.dir / "apache-error.log"
-        return p.read_text(errors="replace") if p.exists() else ""
 
     def __enter__(self) -> int:
         d = self.dir
@@ -145,28 +159,7 @@ class Apache:
             Mutex file:{d}
             TypesConfig /etc/mime.types
             """) + self.body + "\n")
-        self.proc = subprocess.Popen([APACHE or "apache2", "-f", str(conf), "-DFOREGROUND"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_for(lambda: _listening(self.port) or self.proc.poll() is not None, 15,
-                     message="apache to listen")
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"apache exited: {self.proc.stderr.read().decode(errors='replace')}"
-                                   f"\n{self.error_log()}")
-        except BaseException:
-            self.__exit__()
-            raise
-        return self.port
-
-    def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # httpd: TERM stops at once, children too
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return False
+        return self._start([APACHE or "apache2", "-f", str(conf), "-DFOREGROUND"], 15)
 
 
 class CountingRelay:

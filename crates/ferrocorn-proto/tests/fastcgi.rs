@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use common::{unescape, Rng};
+use common::{load_raw_cases, unescape, RawCase, Rng};
 use ferrocorn_proto::fastcgi::{
     Control, HeadParser, HeadStatus, Limits, ProtocolStatus, RequestHead, StdinDecoder,
 };
@@ -21,37 +19,24 @@ struct Case {
 }
 
 fn load() -> Vec<Case> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/fastcgi");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "fcgi"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(p).unwrap();
-            parse_case(&name, &text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    load_raw_cases("fastcgi", "fcgi", true)
+        .into_iter()
+        .map(|c| {
+            let name = c.name.clone();
+            to_case(c).unwrap_or_else(|e| panic!("{name}: {e}"))
         })
         .collect()
 }
 
-fn parse_case(name: &str, text: &str) -> Result<Case, String> {
-    let (meta, raw_text) = text.split_once("---\n").ok_or("no '---' line")?;
+fn to_case(c: RawCase) -> Result<Case, String> {
     let mut case = Case {
-        name: name.to_string(),
+        name: c.name,
         limits: Limits::default(),
         expect: Vec::new(),
-        raw: Vec::new(),
+        raw: c.raw,
     };
-    for line in meta.lines().map(str::trim_end) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (key, value) = line.split_once(": ").ok_or(format!("bad line {line:?}"))?;
-        match key {
+    for (key, value) in &c.meta {
+        match key.as_str() {
             "description" => {}
             "expect" => case.expect.push(unescape(value)?),
             "option" => {
@@ -67,13 +52,6 @@ fn parse_case(name: &str, text: &str) -> Result<Case, String> {
             }
             _ => return Err(format!("unknown key {key:?}")),
         }
-    }
-    for line in raw_text.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        case.raw
-            .extend(unescape(line.trim_end_matches([' ', '\t', '\r']))?);
     }
     Ok(case)
 }

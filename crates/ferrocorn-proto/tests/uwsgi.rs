@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use common::{unescape, Rng};
+use common::{load_raw_cases, unescape, RawCase, Rng};
 use ferrocorn_proto::uwsgi::{parse_packet, Parsed, UwsgiError, Var, MAX_VARS};
 
 struct Case {
@@ -19,62 +17,38 @@ struct Case {
 }
 
 fn load() -> Vec<Case> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/uwsgi");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "uwsgi"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(p).unwrap();
-            parse_case(&name, &text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    load_raw_cases("uwsgi", "uwsgi", false)
+        .into_iter()
+        .map(|c| {
+            let name = c.name.clone();
+            to_case(c).unwrap_or_else(|e| panic!("{name}: {e}"))
         })
         .collect()
 }
 
-fn parse_case(name: &str, text: &str) -> Result<Case, String> {
-    let (meta, raw_text) = text.split_once("---\n").ok_or("no '---' line")?;
+fn to_case(c: RawCase) -> Result<Case, String> {
     let mut case = Case {
-        name: name.to_string(),
+        name: c.name,
         max_vars: MAX_VARS,
         expect: String::new(),
         checks: Vec::new(),
-        raw: Vec::new(),
+        raw: c.raw,
     };
-    for line in meta.lines().map(str::trim_end) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (key, value) = match line.split_once(": ") {
-            Some(kv) => kv,
-            None => (
-                line.strip_suffix(':').ok_or(format!("bad line {line:?}"))?,
-                "",
-            ),
-        };
-        match key {
+    for (key, value) in &c.meta {
+        match key.as_str() {
             "description" => {}
-            "expect" => case.expect = value.to_string(),
+            "expect" => case.expect = value.clone(),
             "option" => {
-                let n = value
+                case.max_vars = value
                     .strip_prefix("max_vars=")
                     .and_then(|n| n.parse().ok())
                     .ok_or(format!("unknown option {value:?}"))?;
-                case.max_vars = n;
             }
-            _ => case.checks.push((key.to_string(), unescape(value)?)),
+            _ => case.checks.push((key.clone(), unescape(value)?)),
         }
     }
     if case.expect.is_empty() {
         return Err("no expect line".into());
-    }
-    for line in raw_text.lines() {
-        case.raw
-            .extend(unescape(line.trim_end_matches([' ', '\t', '\r']))?);
     }
     Ok(case)
 }

@@ -1,5 +1,6 @@
-//! Loader for the request corpus in `tests/corpus/http1/` (format: see the README there),
-//! shared by the corpus test and the never-panics test.
+//! Corpus loading shared by the tests: the HTTP/1 request corpus in `tests/corpus/http1/`
+//! (format: see the README there), and [`load_raw_cases`] for the other corpora (PROXY, uwsgi,
+//! FastCGI), which share the file layout but not the keys.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -175,4 +176,65 @@ impl Rng {
     pub fn chance(&mut self, one_in: usize) -> bool {
         self.below(one_in) == 0
     }
+}
+
+/// One corpus file of the shared layout: `key: value` lines (blank lines and `#` comments
+/// dropped; `key:` alone has an empty value), a `---` line, then the raw bytes with escapes
+/// (line breaks are not part of the bytes).
+pub struct RawCase {
+    pub name: String,
+    pub meta: Vec<(String, String)>,
+    pub raw: Vec<u8>,
+}
+
+/// Every `*.EXT` file in `tests/corpus/SUBDIR`, sorted by name, split into meta lines and bytes.
+/// `raw_comments`: lines of the raw part starting with `#` are comments too.
+pub fn load_raw_cases(subdir: &str, ext: &str, raw_comments: bool) -> Vec<RawCase> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(subdir);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(p).unwrap();
+            split_raw_case(&name, &text, raw_comments).unwrap_or_else(|e| panic!("{name}: {e}"))
+        })
+        .collect()
+}
+
+fn split_raw_case(name: &str, text: &str, raw_comments: bool) -> Result<RawCase, String> {
+    let (meta_text, raw_text) = text.split_once("---\n").ok_or("no '---' line")?;
+    let mut meta = Vec::new();
+    for line in meta_text.lines().map(str::trim_end) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = match line.split_once(": ") {
+            Some(kv) => kv,
+            None => (
+                line.strip_suffix(':').ok_or(format!("bad line {line:?}"))?,
+                "",
+            ),
+        };
+        meta.push((key.to_string(), value.to_string()));
+    }
+    let mut raw = Vec::new();
+    for line in raw_text.lines() {
+        if raw_comments && line.starts_with('#') {
+            continue;
+        }
+        raw.extend(unescape(line.trim_end_matches([' ', '\t', '\r']))?);
+    }
+    Ok(RawCase {
+        name: name.to_string(),
+        meta,
+        raw,
+    })
 }
