@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{load_raw_cases, unescape, RawCase, Rng};
+use common::{load_cases, unescape, RawCase, Rng};
 use ferrocorn_proto::fastcgi::{
     Control, HeadParser, HeadStatus, Limits, ProtocolStatus, RequestHead, StdinDecoder,
 };
@@ -19,13 +19,7 @@ struct Case {
 }
 
 fn load() -> Vec<Case> {
-    load_raw_cases("fastcgi", "fcgi", true)
-        .into_iter()
-        .map(|c| {
-            let name = c.name.clone();
-            to_case(c).unwrap_or_else(|e| panic!("{name}: {e}"))
-        })
-        .collect()
+    load_cases("fastcgi", "fcgi", true, to_case)
 }
 
 fn to_case(c: RawCase) -> Result<Case, String> {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{load_raw_cases, unescape, RawCase, Rng};
+use common::{load_cases, unescape, RawCase, Rng};
 use ferrocorn_proto::http1::HttpError;
 use ferrocorn_proto::proxy::{
     parse_proxy_header, sniff_proxy_header, ProxyParse, ProxySniff, ProxyVersions, V2_SIGNATURE,
@@ -21,13 +21,7 @@ struct Case {
 }
 
 fn load() -> Vec<Case> {
-    load_raw_cases("proxy", "proxy", false)
-        .into_iter()
-        .map(|c| {
-            let name = c.name.clone();
-            to_case(c).unwrap_or_else(|e| panic!("{name}: {e}"))
-        })
-        .collect()
+    load_cases("proxy", "proxy", false, to_case)
 }
 
 fn to_case(c: RawCase) -> Result<Case, String> {

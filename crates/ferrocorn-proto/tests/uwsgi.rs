@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{load_raw_cases, unescape, RawCase, Rng};
+use common::{load_cases, unescape, RawCase, Rng};
 use ferrocorn_proto::uwsgi::{parse_packet, Parsed, UwsgiError, Var, MAX_VARS};
 
 struct Case {
@@ -17,13 +17,7 @@ struct Case {
 }
 
 fn load() -> Vec<Case> {
-    load_raw_cases("uwsgi", "uwsgi", false)
-        .into_iter()
-        .map(|c| {
-            let name = c.name.clone();
-            to_case(c).unwrap_or_else(|e| panic!("{name}: {e}"))
-        })
-        .collect()
+    load_cases("uwsgi", "uwsgi", false, to_case)
 }
 
 fn to_case(c: RawCase) -> Result<Case, String> {

@@ -187,6 +187,23 @@ pub struct RawCase {
     pub raw: Vec<u8>,
 }
 
+/// Every case of a corpus, each turned into the test's own case type by `to_case` (a file it
+/// refuses fails the test, naming the file).
+pub fn load_cases<T>(
+    subdir: &str,
+    ext: &str,
+    raw_comments: bool,
+    to_case: fn(RawCase) -> Result<T, String>,
+) -> Vec<T> {
+    load_raw_cases(subdir, ext, raw_comments)
+        .into_iter()
+        .map(|c| {
+            let name = c.name.clone();
+            to_case(c).unwrap_or_else(|e| panic!("{name}: {e}"))
+        })
+        .collect()
+}
+
 /// Every `*.EXT` file in `tests/corpus/SUBDIR`, sorted by name, split into meta lines and bytes.
 /// `raw_comments`: lines of the raw part starting with `#` are comments too.
 pub fn load_raw_cases(subdir: &str, ext: &str, raw_comments: bool) -> Vec<RawCase> {
