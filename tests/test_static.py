@@ -347,10 +347,18 @@ def test_traversal_attempts_never_return_what_is_outside(served, tmp_path):
     assert srv.alive()
 
 
+def test_directories_get_404_without_the_app(served):
+    srv, c, calls = served
+    for t in ["/static", "/static/", "/static/sub", "/static/sub/"]:
+        st, h, body = c.get(t)
+        assert st == 404, t
+        assert b"sub" not in body and "etag" not in h  # no listing
+    assert calls_of(calls) == []
+
+
 def test_paths_that_name_no_file_go_to_the_app(served):
     srv, c, calls = served
-    targets = ["/static", "/static/", "/static/sub", "/static/sub/", "/static/missing.css",
-               "/static/hello.txt/more", "/staticx/hello.txt", "/other", "/"]
+    targets = ["/static/missing.css", "/static/hello.txt/more", "/staticx/hello.txt", "/other", "/"]
     for t in targets:
         st, h, body = c.get(t)
         assert (st, body) == (200, b"hello"), t

@@ -10,8 +10,9 @@
 //! - The longest matching prefix is searched first, then shorter ones, and mappings with the
 //!   same prefix in the order given (uWSGI searches repeated `static-map`s the same way). The
 //!   first one under which the path names a regular file serves it.
-//! - A path that names no regular file under any of them — missing, a directory, a socket —
-//!   goes to the app, as uWSGI's `static-map` does. No listings, no `index.html`.
+//! - A directory under a prefix (the root itself too) gets `404` without reaching the app: no
+//!   listings, no `index.html`. A path that names nothing under any of them — missing, or a
+//!   socket or FIFO — goes to the app, as uWSGI's `static-map` does.
 //! - A path we refuse — a `..` segment (also `%2e%2e`, and `..%2f` once `%2f` is decoded to
 //!   `/`), a NUL byte, a backslash, or a file that resolves outside the mapped root through a
 //!   symlink — gets `404` without reaching the app or any file (logged at debug).
@@ -78,8 +79,10 @@ struct Mapping {
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // a short-lived value on the stack, never stored
 enum Lookup {
-    /// Not under any prefix, or names no regular file under any of them: the app's.
+    /// Not under any prefix, or names nothing servable under any of them: the app's.
     App,
+    /// A directory under a prefix (and no file under another mapping): 404 without the app.
+    Directory,
     /// A path we refuse to look up (traversal and the like): 404 without the app.
     Refused(String),
     /// A regular file inside a root.
@@ -156,6 +159,9 @@ impl StaticFiles {
         app_paths(&req, b"", scratch);
         let found = match self.lookup(scratch) {
             Lookup::App => return None,
+            Lookup::Directory => {
+                return Some(small(ex, u, 404, b"404 Not Found", &[], b"Not Found\n"));
+            }
             Lookup::Refused(why) => {
                 if log::enabled(log::LogLevel::Debug) {
                     log::debug(&format!(
@@ -221,14 +227,14 @@ impl StaticFiles {
                 }
                 if let Some((_, c, p, ext)) = best {
                     match self.open_in(mapping, &with_ext(&found.rel, ext), p) {
-                        Ok(Some((file, meta))) => {
+                        Ok(Opened::File(file, meta)) => {
                             rep = Representation {
                                 file,
                                 meta,
                                 coding: Some(c),
                             }
                         }
-                        Ok(None) => {}
+                        Ok(Opened::Dir | Opened::Nothing) => {}
                         Err(why) => log::debug(&format!("static: sibling skipped: {why}")),
                     }
                 }
@@ -252,6 +258,7 @@ impl StaticFiles {
 
     /// Find what `path` (decoded) names.
     fn lookup(&self, path: &[u8]) -> Lookup {
+        let mut saw_dir = false;
         for (i, m) in self.maps.iter().enumerate() {
             let Some(rest) = under(path, &m.prefix) else {
                 continue;
@@ -261,7 +268,8 @@ impl StaticFiles {
                 Err(why) => return Lookup::Refused(why.into()),
             };
             if segs.is_empty() {
-                continue; // the root itself: a directory
+                saw_dir = true; // the root itself
+                continue;
             }
             // Segments are pushed one by one: none is empty, `.`/`..` or contains `/`, so the
             // path stays relative (an absolute component would replace the root in `join`).
@@ -271,7 +279,7 @@ impl StaticFiles {
             }
             let p = m.root.join(&rel);
             match self.open_in(m, &rel, &p) {
-                Ok(Some((file, meta))) => {
+                Ok(Opened::File(file, meta)) => {
                     return Lookup::File(Found {
                         file,
                         meta,
@@ -280,11 +288,16 @@ impl StaticFiles {
                         root_index: i,
                     })
                 }
-                Ok(None) => continue,
+                Ok(Opened::Dir) => saw_dir = true,
+                Ok(Opened::Nothing) => {}
                 Err(why) => return Lookup::Refused(why),
             }
         }
-        Lookup::App
+        if saw_dir {
+            Lookup::Directory
+        } else {
+            Lookup::App
+        }
     }
 
     /// Open `rel` (`full` is the same file as a path) if it is a regular file inside `m`'s
@@ -292,12 +305,7 @@ impl StaticFiles {
     /// relative symlinks itself and refuses anything that would leave the directory. What it
     /// refuses (an absolute symlink, which may still point inside, or one that leaves) and
     /// kernels without `openat2` take the path-based way ([`open_inside`]).
-    fn open_in(
-        &self,
-        m: &Mapping,
-        rel: &Path,
-        full: &Path,
-    ) -> Result<Option<(File, Metadata)>, String> {
+    fn open_in(&self, m: &Mapping, rel: &Path, full: &Path) -> Result<Opened, String> {
         use nix::errno::Errno;
         use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
         if self.beneath.load(Ordering::Relaxed) {
@@ -309,11 +317,12 @@ impl StaticFiles {
                     let file = File::from(fd);
                     // A directory, FIFO or device opened with O_NONBLOCK is closed unread.
                     return Ok(match file.metadata() {
-                        Ok(meta) if meta.is_file() => Some((file, meta)),
-                        _ => None,
+                        Ok(meta) if meta.is_file() => Opened::File(file, meta),
+                        Ok(meta) if meta.is_dir() => Opened::Dir,
+                        _ => Opened::Nothing,
                     });
                 }
-                Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(None),
+                Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(Opened::Nothing),
                 Err(Errno::ENOSYS | Errno::EPERM) => self.beneath.store(false, Ordering::Relaxed),
                 // EXDEV (a symlink out of the directory, or an absolute one), ELOOP, EACCES...
                 Err(_) => {}
@@ -347,10 +356,31 @@ fn segments(rest: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
 /// Open `p` if it is a regular file that is really inside `root` (symlinks resolved on the open
 /// descriptor, so what is checked is what is sent). `Ok(None)`: not a regular file (or
 /// missing); `Err`: refused.
-fn open_inside(p: &Path, root: &Path) -> Result<Option<(File, Metadata)>, String> {
+/// What a path under a root turned out to be.
+enum Opened {
+    File(File, Metadata),
+    Dir,
+    Nothing,
+}
+
+fn open_inside(p: &Path, root: &Path) -> Result<Opened, String> {
     // stat first: a FIFO or device is never opened.
-    if !std::fs::metadata(p).is_ok_and(|m| m.is_file()) {
-        return Ok(None);
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() => {}
+        Ok(m) if m.is_dir() => {
+            // Only a directory inside the root counts as one (a symlink out is refused).
+            return match std::fs::canonicalize(p) {
+                Ok(real) if real.starts_with(root) => Ok(Opened::Dir),
+                Ok(real) => Err(format!(
+                    "{} resolves to {}, outside {}",
+                    p.display(),
+                    real.display(),
+                    root.display()
+                )),
+                Err(e) => Err(format!("cannot resolve {}: {e}", p.display())),
+            };
+        }
+        _ => return Ok(Opened::Nothing),
     }
     let file = match OpenOptions::new()
         .read(true)
@@ -358,17 +388,17 @@ fn open_inside(p: &Path, root: &Path) -> Result<Option<(File, Metadata)>, String
         .open(p)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Opened::Nothing),
         Err(e) => return Err(format!("cannot open {}: {e}", p.display())),
     };
     let meta = match file.metadata() {
         Ok(m) if m.is_file() => m,
-        _ => return Ok(None),
+        _ => return Ok(Opened::Nothing),
     };
     let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
         .or_else(|_| std::fs::canonicalize(p));
     match real {
-        Ok(real) if real.starts_with(root) => Ok(Some((file, meta))),
+        Ok(real) if real.starts_with(root) => Ok(Opened::File(file, meta)),
         Ok(real) => Err(format!(
             "{} resolves to {}, outside {}",
             p.display(),
@@ -995,12 +1025,22 @@ mod tests {
             found(sf.lookup(b"/static/relsub/b.txt")).as_deref(),
             Some("b")
         );
-        // Not files: to the app.
+        // Directories: 404 without the app.
         for p in [
             &b"/static"[..],
             b"/static/",
             b"/static/sub",
-            b"/static/missing",
+            b"/static/sub/",
+        ] {
+            assert!(
+                matches!(sf.lookup(p), Lookup::Directory),
+                "{}",
+                String::from_utf8_lossy(p)
+            );
+        }
+        // Nothing there: to the app.
+        for p in [
+            &b"/static/missing"[..],
             b"/staticx/a.txt",
             b"/other",
             b"/static/dangling",
