@@ -44,6 +44,17 @@ pub trait Handler: Unlocker {
     /// and `ex.resp` must be back in the exchange (the server drains the rest of the body and
     /// decides keep-alive from them).
     fn handle(&mut self, ex: &mut Exchange) -> Outcome;
+
+    /// Another thread has been waiting for the app's lock for a while: the worker hands the lock
+    /// over at this request boundary instead of keeping it for more ready work.
+    fn contended(&self) -> bool {
+        false
+    }
+
+    /// Give the handler a function to call each time `handle` has obtained the app's lock (the
+    /// worker then lets another thread wait for work). Hosts without a lock ignore it; the worker
+    /// also gives the turn back when `handle` returns.
+    fn set_on_locked(&mut self, _f: Box<dyn Fn()>) {}
 }
 
 /// An application host.

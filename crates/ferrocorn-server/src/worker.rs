@@ -9,7 +9,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -179,6 +179,55 @@ impl Slots {
     }
 }
 
+/// With several threads, only one at a time waits for new work (in `epoll_wait`, or holding a
+/// claimed event until it has the GIL); the others wait here. So at most one thread queues for the
+/// GIL with a connection in hand: CPython wakes an arbitrary waiter when the GIL is dropped, and
+/// with several queued one connection could lose that race again and again. The turn passes on
+/// as soon as its holder has the GIL (`Handler::set_on_locked`), so threads whose app released
+/// the GIL (I/O) never keep others from taking new requests.
+#[derive(Default)]
+struct PollTurn {
+    taken: Mutex<bool>,
+    freed: Condvar,
+}
+
+impl PollTurn {
+    /// Wait (at most `timeout`) for the turn; true if this thread has it now.
+    fn take(&self, timeout: Duration) -> bool {
+        let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
+        if *taken {
+            taken = match self.freed.wait_timeout(taken, timeout) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        if *taken {
+            return false;
+        }
+        *taken = true;
+        true
+    }
+
+    fn give_back(&self) {
+        *self.taken.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.freed.notify_one();
+    }
+}
+
+/// This thread's hold on the [`PollTurn`], shared with the handler's on-locked callback.
+struct TurnHold {
+    turn: Arc<PollTurn>,
+    held: AtomicBool,
+}
+
+impl TurnHold {
+    fn release(&self) {
+        if self.held.swap(false, Ordering::AcqRel) {
+            self.turn.give_back();
+        }
+    }
+}
+
 struct Shared {
     settings: WorkerSettings,
     epoll: Epoll,
@@ -191,6 +240,7 @@ struct Shared {
     signals: SignalPipe,
     wake: OwnedFd,
     wake_tx: OwnedFd,
+    turn: Arc<PollTurn>,
 }
 
 impl Shared {
@@ -279,6 +329,7 @@ pub fn run(
         signals,
         wake,
         wake_tx,
+        turn: Arc::default(),
     });
     let mut handles = Vec::new();
     if let Some(ctl) = shared.settings.ctl {
@@ -305,6 +356,14 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
     let ctl = sh.settings.ctl;
     let mut ctx = ThreadCtx::new(ctl.and_then(|c| c.handle.thread(index)));
     let mut events = vec![EpollEvent::empty(); 64];
+    let hold = Arc::new(TurnHold {
+        turn: sh.turn.clone(),
+        held: AtomicBool::new(false),
+    });
+    if sh.oneshot {
+        let h2 = hold.clone();
+        h.set_on_locked(Box::new(move || h2.release()));
+    }
     // With several threads, take one event at a time so the others get the rest.
     let max_events = if sh.oneshot { 1 } else { events.len() };
     loop {
@@ -312,23 +371,41 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
         if sh.stopping() && sh.lock().live() == 0 {
             break;
         }
-        // The GIL is let go before blocking here, also with several threads: keeping it for more
-        // ready work was measured (Django JSON, --threads 4) to make waiting threads take it
-        // mid-request at CPython's forced switch, interleaving requests at half the throughput.
-        let mut n = 0usize;
-        h.unlocked(&mut || {
-            n = match sh.epoll.wait(
-                &mut events[..max_events],
-                EpollTimeout::from(SWEEP_EVERY.as_millis() as u16),
-            ) {
-                Ok(n) => n,
-                Err(nix::errno::Errno::EINTR) => 0,
-                Err(e) => {
-                    log::error(&format!("epoll_wait failed: {e}"));
-                    0
+        // With several threads, look for ready work first without letting go of the GIL: under
+        // load the thread holding it goes on serving instead of handing it over on every request
+        // (a futex round trip and two context switches each time). A thread that has waited for
+        // the GIL for a while gets it at this request boundary (`Handler::contended`), well before
+        // CPython's 5 ms forced switch would take it mid-request. Only when nothing is ready does
+        // the thread let go and block.
+        let mut n = if sh.oneshot && !h.contended() {
+            sh.epoll
+                .wait(&mut events[..max_events], EpollTimeout::ZERO)
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        if n == 0 {
+            h.unlocked(&mut || {
+                // One thread at a time waits for new work; the others wait for their turn.
+                if sh.oneshot && !hold.held.load(Ordering::Acquire) {
+                    if !sh.turn.take(SWEEP_EVERY) {
+                        return;
+                    }
+                    hold.held.store(true, Ordering::Release);
                 }
-            };
-        });
+                n = match sh.epoll.wait(
+                    &mut events[..max_events],
+                    EpollTimeout::from(SWEEP_EVERY.as_millis() as u16),
+                ) {
+                    Ok(n) => n,
+                    Err(nix::errno::Errno::EINTR) => 0,
+                    Err(e) => {
+                        log::error(&format!("epoll_wait failed: {e}"));
+                        0
+                    }
+                };
+            });
+        }
         for ev in &events[..n] {
             let t = ev.data();
             if t == TOKEN_SIGNAL {
@@ -348,11 +425,15 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
                 after_requests(sh, &mut ctx);
             }
         }
+        // Done with what this wait brought (the app was not needed, or nothing came): the next
+        // thread may wait for work.
+        hold.release();
         if let Some(c) = ctl {
             c.handle.beat();
         }
         maybe_sweep(sh);
     }
+    hold.release();
 }
 
 /// Count finished requests and recycle the worker when max-requests or reload-on-rss says so.
