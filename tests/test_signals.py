@@ -278,6 +278,32 @@ def test_int_and_quit_stop_quickly_despite_a_long_request(start_server, tmp_path
     wait_pids_gone(ws)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT], ids=["INT", "QUIT"])
+def test_int_and_quit_interrupt_the_request_of_a_busy_single_thread_worker(start_server, tmp_path, sig):
+    """One worker, one thread, busy in the app: the signal interrupts the request (as gunicorn's
+    SystemExit does), so the worker runs its worker_int hook and exits by itself instead of being
+    killed a second later by the master."""
+    hooks = tmp_path / "hooks.py"
+    hooks.write_text(
+        "def worker_int(worker):\n"
+        f"    open({str(tmp_path / 'worker_int')!r}, 'w').write(str(worker.pid))\n")
+    srv = start_server("-w", "1", "--threads", "1", "-c", str(hooks), APP, cwd=tmp_path)
+    master = master_pid(srv)
+    (w,) = wait_workers(master, 1)
+    req = in_flight(srv, tmp_path, "/sleep?s=30")
+    t0 = time.monotonic()
+    os.kill(master, sig)
+    rc = srv.proc.wait(10)
+    elapsed = time.monotonic() - t0
+    req.finish(5)
+    assert rc == 0
+    assert not completed_ok(req)
+    assert (tmp_path / "worker_int").read_text() == str(w), "the worker ran its worker_int hook"
+    assert f"Worker (pid:{w}) exited with code 0" in srv.log, srv.log
+    assert "SIGKILL" not in srv.log and "Traceback" not in srv.log, srv.log
+    assert elapsed < 1.0, f"the worker took {elapsed:.2f}s to quit"
+
+
 # -- signals to one worker ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGQUIT], ids=["KILL", "TERM", "QUIT"])

@@ -77,3 +77,22 @@ def response(status: int, sent: int) -> types.SimpleNamespace:
 
 def this_worker(age: int = 0) -> types.SimpleNamespace:
     return worker(os.getpid(), os.getppid(), age)
+
+
+class WorkerInterrupted(BaseException):
+    """Raised inside the app when the worker is told to quit at once (INT/QUIT) while its only
+    free thread is busy with a request: the request ends, and the worker exits (gunicorn raises
+    SystemExit there). A BaseException, so ``except Exception`` in the app does not swallow it."""
+
+
+def interrupt(signum, frame):
+    raise WorkerInterrupted(signum)
+
+
+def install_interrupt_handlers():
+    """Python-level handlers for INT and QUIT in a worker: the server's own C-level handlers replace
+    Python's afterwards, and trip these only while the main thread is inside the app."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, interrupt)

@@ -142,6 +142,17 @@ impl Host for PyHost {
             if let Err(e) = dump {
                 log::warning(&format!("stack dumps on timeout unavailable: {e}"));
             }
+            // INT/QUIT while the main thread runs the app: raise WorkerInterrupted there (the
+            // Python-level handlers), so the worker quits now instead of after the request.
+            match py
+                .import("ferrocorn._hooks")
+                .and_then(|h| h.call_method0("install_interrupt_handlers"))
+            {
+                Ok(_) => {
+                    ferrocorn_server::signals::set_interrupt_hook(Some(crate::wsgi::interrupt_app))
+                }
+                Err(e) => log::warning(&format!("quick exit during requests unavailable: {e}")),
+            }
             let cfg = self.cfg();
             if cfg.reload {
                 let mut files = module_files(py);

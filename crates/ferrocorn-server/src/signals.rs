@@ -3,12 +3,21 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 use nix::sys::signal::{self, SigHandler, Signal};
 
 /// Write end of the current self-pipe (-1 = none).
 static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// An async-signal-safe function called after the pipe write for INT and QUIT (0 = none): lets
+/// the app host interrupt a request that keeps busy the only thread that would read the pipe.
+static INTERRUPT_HOOK: AtomicUsize = AtomicUsize::new(0);
+
+/// Set (or clear) the INT/QUIT hook. It runs in signal context: it must be async-signal-safe.
+pub fn set_interrupt_hook(hook: Option<extern "C" fn(libc::c_int)>) {
+    INTERRUPT_HOOK.store(hook.map_or(0, |f| f as usize), Ordering::Release);
+}
 
 extern "C" fn on_signal(sig: libc::c_int) {
     let fd = SIGNAL_FD.load(Ordering::Relaxed);
@@ -17,6 +26,15 @@ extern "C" fn on_signal(sig: libc::c_int) {
         // SAFETY: write(2) is async-signal-safe; `b` lives for the call; errors are ignored on purpose.
         unsafe {
             libc::write(fd, (&b as *const u8).cast(), 1);
+        }
+    }
+    if sig == libc::SIGINT || sig == libc::SIGQUIT {
+        let hook = INTERRUPT_HOOK.load(Ordering::Acquire);
+        if hook != 0 {
+            // SAFETY: the only non-zero values stored are `extern "C" fn(c_int)` pointers
+            // (`set_interrupt_hook`), which stay valid for the life of the process.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(hook) };
+            f(sig);
         }
     }
 }

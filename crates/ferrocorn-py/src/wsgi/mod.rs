@@ -20,7 +20,7 @@ pub mod start_response;
 
 use std::cell::Cell;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use ferrocorn_config::Config;
 use ferrocorn_server::{log, App, Exchange, Handler, Outcome, Unlocker};
@@ -192,6 +192,26 @@ struct PyHandler<'a> {
     kept: Cell<Option<ffi::PyGILState_STATE>>,
 }
 
+/// The process's main thread is inside the app (the only thread CPython runs signal handlers on).
+static MAIN_IN_APP: AtomicBool = AtomicBool::new(false);
+
+/// INT/QUIT hook (signal context): while the main thread runs the app, trip CPython's handler for
+/// the signal, which raises `WorkerInterrupted` there at the next bytecode.
+pub extern "C" fn interrupt_app(sig: libc::c_int) {
+    if MAIN_IN_APP.load(Ordering::Acquire) {
+        // SAFETY: PyErr_SetInterruptEx is async-signal-safe and needs no thread state (CPython
+        // documents both); it only sets a flag the main thread's eval loop checks.
+        unsafe {
+            ffi::PyErr_SetInterruptEx(sig);
+        }
+    }
+}
+
+fn is_main_thread() -> bool {
+    // SAFETY: getpid/gettid have no preconditions.
+    unsafe { libc::getpid() == libc::gettid() }
+}
+
 /// Request threads of this process waiting for the GIL, and since when (µs on the monotonic clock)
 /// the longest-waiting of them has waited (see `Handler::contended`).
 static GIL_WAITERS: AtomicUsize = AtomicUsize::new(0);
@@ -338,10 +358,17 @@ impl PyHandler<'_> {
                 PyTuple::new(py, [w, r.clone()])
             });
         }
+        let main = is_main_thread();
+        if main {
+            MAIN_IN_APP.store(true, Ordering::Release);
+        }
         let outcome = match env.set_item(&self.app.keys.wsgi_input, &input) {
             Ok(()) => call_app(py, self.app.app.bind(py), &env, &sr, &input, ex),
             Err(_) => Outcome::Close,
         };
+        if main {
+            MAIN_IN_APP.store(false, Ordering::Release);
+        }
         if let (Some(f), Some(r)) = (&self.app.post_request, &req) {
             let (status, sent) = sr
                 .try_borrow()
@@ -418,6 +445,13 @@ fn request_line(input: &Bound<'_, InputStream>, ex: &Exchange) -> String {
 /// An exception escaped the app. If it came from a bad request body, answer the client's error
 /// (400/413) or nothing if the client is gone; otherwise log the traceback and answer 500 — unless
 /// the head is already out, then just close.
+/// The app was interrupted by INT/QUIT (`ferrocorn._hooks.WorkerInterrupted`).
+fn interrupted(py: Python<'_>, err: &PyErr) -> bool {
+    py.import("ferrocorn._hooks")
+        .and_then(|h| h.getattr("WorkerInterrupted"))
+        .is_ok_and(|cls| err.get_type(py).is_subclass(&cls).unwrap_or(false))
+}
+
 fn app_failed(
     py: Python<'_>,
     err: &PyErr,
@@ -425,6 +459,11 @@ fn app_failed(
     input: &Bound<'_, InputStream>,
     ex: &Exchange,
 ) -> Outcome {
+    if interrupted(py, err) {
+        // INT/QUIT: the worker is quitting; the request ends here, without a traceback.
+        log::info(&format!("Request interrupted: {}", request_line(input, ex)));
+        return Outcome::Close;
+    }
     let client_error = input.try_borrow().ok().and_then(|i| i.client_error);
     let Ok(mut s) = sr.try_borrow_mut() else {
         return Outcome::Close;
