@@ -51,10 +51,11 @@ pub trait Handler: Unlocker {
         false
     }
 
-    /// Give the handler a function to call each time `handle` has obtained the app's lock (the
-    /// worker then lets another thread wait for work). Hosts without a lock ignore it; the worker
-    /// also gives the turn back when `handle` returns.
-    fn set_on_locked(&mut self, _f: Box<dyn Fn()>) {}
+    /// Give the handler a function to call when this thread commits to a request for a while:
+    /// `handle` has obtained the app's lock, or the server is about to block on a client (a static
+    /// file to a slow reader). The worker then lets another thread wait for new work. Hosts
+    /// without a lock may ignore it; the worker also passes the turn on when `drive` returns.
+    fn set_on_busy(&mut self, _f: Box<dyn Fn()>) {}
 }
 
 /// An application host.

@@ -183,7 +183,8 @@ impl Slots {
 /// claimed event until it has the GIL); the others wait here. So at most one thread queues for the
 /// GIL with a connection in hand: CPython wakes an arbitrary waiter when the GIL is dropped, and
 /// with several queued one connection could lose that race again and again. The turn passes on
-/// as soon as its holder has the GIL (`Handler::set_on_locked`), so threads whose app released
+/// as soon as its holder has the GIL or blocks on a client (`Handler::set_on_busy`), so threads
+/// whose app released
 /// the GIL (I/O) never keep others from taking new requests.
 #[derive(Default)]
 struct PollTurn {
@@ -362,7 +363,7 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
     });
     if sh.oneshot {
         let h2 = hold.clone();
-        h.set_on_locked(Box::new(move || h2.release()));
+        h.set_on_busy(Box::new(move || h2.release()));
     }
     // With several threads, take one event at a time so the others get the rest.
     let max_events = if sh.oneshot { 1 } else { events.len() };

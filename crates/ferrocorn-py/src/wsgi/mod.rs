@@ -169,7 +169,7 @@ impl App for WsgiApp {
                     scratch: Scratch::default(),
                     in_app: false,
                     kept: Cell::new(None),
-                    on_locked: None,
+                    on_busy: None,
                 };
                 code.run(&mut h);
                 // `h` drops here and lets go of a GIL it kept, before `detach` takes it back.
@@ -185,8 +185,9 @@ struct PyHandler<'a> {
     scratch: Scratch,
     /// Inside `handle` (a `Python::attach` scope is open).
     in_app: bool,
-    /// Called once the GIL is taken for an app call (see `Handler::set_on_locked`).
-    on_locked: Option<Box<dyn Fn()>>,
+    /// Called once the GIL is taken for an app call, or before the server blocks outside one
+    /// (see `Handler::set_on_busy`).
+    on_busy: Option<Box<dyn Fn()>>,
     /// The GIL kept after an app call (the state `PyGILState_Ensure` returned): this thread holds
     /// it outside any PyO3 scope until `let_go`.
     kept: Cell<Option<ffi::PyGILState_STATE>>,
@@ -280,9 +281,14 @@ impl Unlocker for PyHandler<'_> {
             // Attached already: this only borrows the token, then releases the GIL around `f`.
             Python::attach(|py| py.detach(f))
         } else {
-            // The server is about to block (epoll, draining a body): let go of a kept GIL and do
-            // not take it back; the next app call will.
+            // The server is about to block (epoll, draining a body, a static file to a slow
+            // client): let go of a kept GIL and do not take it back; the next app call will. And
+            // let another thread wait for new work meanwhile (the worker's own epoll wait takes
+            // the turn again inside `f`).
             self.let_go();
+            if let Some(busy) = &self.on_busy {
+                busy();
+            }
             f()
         }
     }
@@ -295,13 +301,13 @@ impl Handler for PyHandler<'_> {
                 >= HAND_OVER_AFTER_US
     }
 
-    fn set_on_locked(&mut self, f: Box<dyn Fn()>) {
-        self.on_locked = Some(f);
+    fn set_on_busy(&mut self, f: Box<dyn Fn()>) {
+        self.on_busy = Some(f);
     }
 
     fn handle(&mut self, ex: &mut Exchange) -> Outcome {
         self.take_gil();
-        if let Some(f) = &self.on_locked {
+        if let Some(f) = &self.on_busy {
             f();
         }
         // The GIL is held: this `attach` only opens PyO3's scope on it (a nested Ensure).
