@@ -170,6 +170,7 @@ impl App for WsgiApp {
                     in_app: false,
                     kept: Cell::new(None),
                     on_busy: None,
+                    main: is_main_thread(),
                 };
                 code.run(&mut h);
                 // `h` drops here and lets go of a GIL it kept, before `detach` takes it back.
@@ -191,6 +192,8 @@ struct PyHandler<'a> {
     /// The GIL kept after an app call (the state `PyGILState_Ensure` returned): this thread holds
     /// it outside any PyO3 scope until `let_go`.
     kept: Cell<Option<ffi::PyGILState_STATE>>,
+    /// This is the process's main thread (the one CPython runs signal handlers on).
+    main: bool,
 }
 
 /// The process's main thread is inside the app (the only thread CPython runs signal handlers on).
@@ -246,10 +249,14 @@ impl PyHandler<'_> {
     /// Take the GIL for the app call, unless this thread kept it from the last one.
     fn take_gil(&self) {
         if self.kept.get().is_none() {
-            if GIL_WAITERS.fetch_add(1, Ordering::AcqRel) == 0 {
-                GIL_WAIT_SINCE_US.store(monotonic_us(), Ordering::Relaxed);
-            }
-            let _waiting = WaiterGuard;
+            // Waiters are counted only where the worker schedules several threads (it set
+            // `on_busy`): one thread never waits for another, and skips the clock read.
+            let _waiting = self.on_busy.is_some().then(|| {
+                if GIL_WAITERS.fetch_add(1, Ordering::AcqRel) == 0 {
+                    GIL_WAIT_SINCE_US.store(monotonic_us(), Ordering::Relaxed);
+                }
+                WaiterGuard
+            });
             // SAFETY: the thread has a thread state (attached in `run_thread`) and holds no GIL
             // here (inside that attach's `detach`, outside any other scope). The matching
             // `PyGILState_Release` is in `let_go`, which runs before any other Ensure/Release
@@ -364,7 +371,7 @@ impl PyHandler<'_> {
                 PyTuple::new(py, [w, r.clone()])
             });
         }
-        let main = is_main_thread();
+        let main = self.main;
         if main {
             MAIN_IN_APP.store(true, Ordering::Release);
         }
