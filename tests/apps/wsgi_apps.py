@@ -398,3 +398,27 @@ def errors_writer(environ, start_response):
     errors.flush()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
+
+
+def paced(environ, start_response):
+    """``first`` then, ``?pause=S`` seconds later (default 1), ``second``, from a generator.
+
+    ``?length=1`` announces the total Content-Length up front. Then ``?tail=S`` makes the
+    generator sleep S seconds after its last item, and ``?extra=N`` yields N empty items after
+    it: the body is complete before the iterable is over.
+    """
+    q = dict(p.split("=", 1) for p in environ.get("QUERY_STRING", "").split("&") if "=" in p)
+    pause = float(q.get("pause", "1"))
+    headers = [("Content-Type", "text/plain")]
+    if q.get("length") == "1":
+        headers.append(("Content-Length", str(len(b"firstsecond"))))
+
+    def body():
+        yield b"first"
+        time.sleep(pause)
+        yield b"second"
+        for _ in range(int(q.get("extra", "0"))):
+            yield b""
+        time.sleep(float(q.get("tail", "0")))
+    start_response("200 OK", headers)
+    return body()

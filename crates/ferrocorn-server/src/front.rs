@@ -13,7 +13,7 @@ use ferrocorn_proto::http1 as h1;
 use socket2::Socket;
 
 use crate::access_log::{AccessLog, Entry};
-use crate::app::{app_paths, Exchange, Handler, HeaderStyle, Outcome};
+use crate::app::{app_paths, Exchange, Handler, HeaderStyle, Outcome, Unlocker};
 use crate::conn_info::ConnInfo;
 use crate::proxy::ProxySettings;
 use crate::scoreboard::ThreadSlot;
@@ -142,6 +142,9 @@ pub struct ThreadCtx {
     line: String,
     /// Scratch for the decoded path of an access-log line.
     path: Vec<u8>,
+    /// Leave small finished responses for the worker to write at the end of its poll round
+    /// ([`crate::response::ResponseWriter::set_defer`]).
+    pub defer_writes: bool,
 }
 
 impl ThreadCtx {
@@ -153,6 +156,7 @@ impl ThreadCtx {
             desc: Vec::with_capacity(128),
             line: String::new(),
             path: Vec::new(),
+            defer_writes: false,
         }
     }
 }
@@ -185,6 +189,22 @@ impl Conn {
             Conn::Http1(c) => c.drive(h, ctx, s, stopping),
             Conn::Uwsgi(c) => c.drive(h, ctx, s),
             Conn::FastCgi(c) => c.drive(h, ctx, s, stopping),
+        }
+    }
+
+    /// A finished response waits to be written ([`Self::flush_deferred`]).
+    pub fn has_deferred(&self) -> bool {
+        match self {
+            Conn::Http1(c) => c.ex.resp.has_deferred(),
+            Conn::Uwsgi(_) | Conn::FastCgi(_) => false,
+        }
+    }
+
+    /// Write the response the driver left in the buffer, if any.
+    pub fn flush_deferred(&mut self, u: &dyn Unlocker) -> std::io::Result<()> {
+        match self {
+            Conn::Http1(c) => c.ex.resp.flush_deferred(u),
+            Conn::Uwsgi(_) | Conn::FastCgi(_) => Ok(()),
         }
     }
 

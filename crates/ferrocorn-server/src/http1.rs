@@ -107,6 +107,11 @@ impl Conn {
                             // Nothing pipelined: let the poller tell us when the next request comes.
                             return After::Wait(Instant::now() + s.keepalive);
                         }
+                        // Pipelined requests are answered in order: this response goes first.
+                        let u: &dyn Unlocker = h;
+                        if self.ex.resp.flush_deferred(u).is_err() {
+                            return After::Close;
+                        }
                         continue;
                     }
                     Ok(Parsed::Partial) => {}
@@ -277,6 +282,7 @@ impl Conn {
             p.keep_alive,
             ctx.dates.header_line(SystemTime::now()),
         );
+        self.ex.resp.set_defer(ctx.defer_writes);
 
         let outcome = front::run_app(&mut self.ex, h, ctx, s);
         self.requests += 1;

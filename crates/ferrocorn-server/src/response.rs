@@ -107,6 +107,10 @@ pub struct ResponseWriter {
     fcgi_ended: bool,
     /// FastCGI: when the socket was last peeked for an ABORT_REQUEST (at most every 50 ms).
     fcgi_peeked: Option<std::time::Instant>,
+    /// The worker gathers finished responses and writes them together (see [`Self::set_defer`]).
+    defer: bool,
+    /// A finished response sits in `out`, not yet written: [`Self::flush_deferred`] sends it.
+    deferred: bool,
 }
 
 impl ResponseWriter {
@@ -203,6 +207,10 @@ impl ResponseWriter {
         keep_alive: bool,
         date_line: &[u8],
     ) {
+        if self.deferred {
+            // Drivers flush before the next request; this only guards against losing a response.
+            let _ = self.flush_deferred(&crate::app::NoLock);
+        }
         self.out.clear();
         self.date.clear();
         self.date.extend_from_slice(date_line);
@@ -589,6 +597,53 @@ impl ResponseWriter {
         Ok(sent_total)
     }
 
+    /// The worker gathers this connection's writes ([`Self::set_defer`]) and every body byte the
+    /// head announced is in (or none may follow it: HEAD, 204, 304): the rest of the app's
+    /// iterable can add nothing, so the bytes may wait for [`Self::finish`] instead of being
+    /// flushed item by item.
+    pub fn flush_can_wait(&self) -> bool {
+        if !self.defer {
+            return false;
+        }
+        match self.framing {
+            BodyFraming::None => self.head_committed(),
+            BodyFraming::Length(n) => self.body_bytes >= n,
+            _ => false,
+        }
+    }
+
+    /// Let [`Self::finish`] leave a small complete response in the buffer for
+    /// [`Self::flush_deferred`], instead of writing it at once. A worker that serves a poll round
+    /// of several ready connections then writes their responses back to back: the peer is woken
+    /// once for all of them rather than once per response, which on a VM (an inter-processor
+    /// interrupt, a hypervisor exit) costs more than the response itself.
+    pub fn set_defer(&mut self, on: bool) {
+        self.defer = on;
+    }
+
+    /// A finished response waits in the buffer.
+    pub fn has_deferred(&self) -> bool {
+        self.deferred
+    }
+
+    /// Write a response [`Self::finish`] left in the buffer.
+    pub fn flush_deferred(&mut self, u: &dyn Unlocker) -> io::Result<()> {
+        if !self.deferred {
+            return Ok(());
+        }
+        self.deferred = false;
+        let sock = self
+            .sock
+            .clone()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let res = sock::write_all(&*sock, &self.out, self.timeout, u);
+        self.out.clear();
+        if res.is_err() {
+            self.must_close = true;
+        }
+        res
+    }
+
     /// End the response. Returns `Err` with `InvalidData` when the app sent fewer bytes than its
     /// Content-Length (the connection then closes so the client does not hang).
     pub fn finish(&mut self, u: &dyn Unlocker) -> io::Result<()> {
@@ -607,6 +662,19 @@ impl ResponseWriter {
             }
             BodyFraming::Close => self.must_close = true,
             _ => {}
+        }
+        if self.defer
+            && short.is_none()
+            && self.keep_alive
+            && !self.must_close
+            && self.out.len() <= GATHER
+        {
+            // The connection stays open and the rest of the response fits the buffer: leave it
+            // for the worker to send together with the other responses of this poll round.
+            self.wire_bytes += self.out.len() as u64;
+            self.deferred = !self.out.is_empty();
+            self.state = State::Finished;
+            return Ok(());
         }
         self.flush(u)?;
         self.state = State::Finished;
@@ -668,5 +736,118 @@ impl ResponseWriter {
         self.commit();
         self.write(body, u)?;
         self.finish(u)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+    use crate::app::NoLock;
+
+    fn pair() -> (Arc<Socket>, UnixStream) {
+        let (a, b) = UnixStream::pair().expect("socketpair");
+        a.set_nonblocking(true).expect("nonblocking");
+        b.set_nonblocking(true).expect("nonblocking");
+        (Arc::new(Socket::from(a)), b)
+    }
+
+    /// What the peer can read right now.
+    fn available(peer: &mut UnixStream) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = peer.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
+    fn respond(w: &mut ResponseWriter, keep_alive: bool, body: &[u8]) -> io::Result<()> {
+        w.begin(Version::Http11, false, keep_alive, b"Date: x\r\n");
+        w.start(b"200 OK", 200);
+        w.header(b"Content-Length", body.len().to_string().as_bytes());
+        w.commit();
+        w.write(body, &NoLock)?;
+        w.finish(&NoLock)
+    }
+
+    #[test]
+    fn deferred_response_waits_for_flush_deferred() {
+        let (sock, mut peer) = pair();
+        let mut w = ResponseWriter::new(sock, Duration::from_secs(5), "ferrocorn");
+        w.set_defer(true);
+        respond(&mut w, true, b"hello").expect("respond");
+        assert!(w.has_deferred() && w.keep_alive());
+        assert!(
+            available(&mut peer).is_empty(),
+            "nothing written before the flush"
+        );
+        w.flush_deferred(&NoLock).expect("flush");
+        assert!(!w.has_deferred());
+        let wire = available(&mut peer);
+        assert!(wire.starts_with(b"HTTP/1.1 200 OK\r\n") && wire.ends_with(b"\r\n\r\nhello"));
+        // A second flush writes nothing more.
+        w.flush_deferred(&NoLock).expect("flush");
+        assert!(available(&mut peer).is_empty());
+    }
+
+    #[test]
+    fn closing_or_undeferred_responses_go_out_at_once() {
+        let (sock, mut peer) = pair();
+        let mut w = ResponseWriter::new(sock, Duration::from_secs(5), "ferrocorn");
+        w.set_defer(false);
+        respond(&mut w, true, b"one").expect("respond");
+        assert!(!w.has_deferred());
+        assert!(available(&mut peer).ends_with(b"one"));
+        // The connection closes after this one: nothing is left behind for a round.
+        w.set_defer(true);
+        respond(&mut w, false, b"two").expect("respond");
+        assert!(!w.has_deferred());
+        assert!(available(&mut peer).ends_with(b"two"));
+    }
+
+    #[test]
+    fn next_request_never_drops_a_deferred_response() {
+        let (sock, mut peer) = pair();
+        let mut w = ResponseWriter::new(sock, Duration::from_secs(5), "ferrocorn");
+        w.set_defer(true);
+        respond(&mut w, true, b"first").expect("respond");
+        respond(&mut w, true, b"second").expect("respond");
+        w.flush_deferred(&NoLock).expect("flush");
+        let wire = String::from_utf8(available(&mut peer)).expect("ascii");
+        let first = wire.find("first").expect("first answer sent");
+        let second = wire.find("second").expect("second answer sent");
+        assert!(first < second, "answers in order: {wire}");
+    }
+
+    #[test]
+    fn flush_can_wait_only_for_a_complete_body_when_gathering() {
+        let (sock, _peer) = pair();
+        let mut w = ResponseWriter::new(sock, Duration::from_secs(5), "ferrocorn");
+        for defer in [false, true] {
+            w.set_defer(defer);
+            w.begin(Version::Http11, false, true, b"Date: x\r\n");
+            w.start(b"200 OK", 200);
+            w.header(b"Content-Length", b"10");
+            w.commit();
+            w.write(b"01234", &NoLock).expect("write");
+            assert!(!w.flush_can_wait(), "half the body is in");
+            w.write(b"56789", &NoLock).expect("write");
+            assert_eq!(w.flush_can_wait(), defer);
+            w.finish(&NoLock).expect("finish");
+            w.flush_deferred(&NoLock).expect("flush");
+        }
+        // A chunked body can always grow: each item is flushed.
+        w.set_defer(true);
+        w.begin(Version::Http11, false, true, b"Date: x\r\n");
+        w.start(b"200 OK", 200);
+        w.commit();
+        w.write(b"data", &NoLock).expect("write");
+        assert!(!w.flush_can_wait());
     }
 }

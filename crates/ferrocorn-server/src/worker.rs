@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::signal::Signal;
 
-use crate::app::{App, Handler};
+use crate::app::{App, Handler, Unlocker};
 use crate::conn_info::ConnInfo;
 use crate::front::{After, Conn, ServeSettings, ThreadCtx};
 use crate::listener::Listener;
@@ -356,6 +356,11 @@ pub fn run(
 fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
     let ctl = sh.settings.ctl;
     let mut ctx = ThreadCtx::new(ctl.and_then(|c| c.handle.thread(index)));
+    // One thread serves every connection: gather the responses of a poll round (see
+    // `ResponseWriter::set_defer`). With several threads each takes one event at a time, so there is
+    // no round to gather.
+    ctx.defer_writes = !sh.oneshot;
+    let mut deferred = Deferred::default();
     let mut events = vec![EpollEvent::empty(); 64];
     let hold = Arc::new(TurnHold {
         turn: sh.turn.clone(),
@@ -418,7 +423,10 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
                     let _ = sh.epoll.delete(sh.wake.as_fd());
                 }
             } else if t & CONN_BIT != 0 {
-                on_conn(sh, h, &mut ctx, t);
+                on_conn(sh, h, &mut ctx, t, &mut deferred);
+                if deferred.overdue() {
+                    deferred.flush(sh, h);
+                }
             } else if let Some(l) = sh.listeners.get(t as usize) {
                 on_listener(sh, h, &mut ctx, t as usize, l);
             }
@@ -426,6 +434,7 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
                 after_requests(sh, &mut ctx);
             }
         }
+        deferred.flush(sh, h);
         // Done with what this wait brought (the app was not needed, or nothing came): the next
         // thread may wait for work.
         hold.release();
@@ -541,9 +550,15 @@ fn on_listener(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, idx: usize
         let fd = sock.as_raw_fd();
         let mut conn = Box::new(Conn::new(l.front, sock, info, &sh.settings.serve));
         let stopping = || sh.stopping();
-        let after = conn.drive(h, ctx, &sh.settings.serve, &stopping);
+        let mut after = conn.drive(h, ctx, &sh.settings.serve, &stopping);
         if ctx.finished > 0 {
             after_requests(sh, ctx);
+        }
+        // A response to a request that came with the connection goes out at once: the connection
+        // is not in the table yet, so it cannot join the poll round's deferred writes.
+        let u: &dyn Unlocker = h;
+        if conn.flush_deferred(u).is_err() {
+            after = After::Close;
         }
         match after {
             After::Close => {}
@@ -560,34 +575,106 @@ fn on_listener(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, idx: usize
     }
 }
 
-fn on_conn(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, t: u64) {
+/// Finished responses not yet written, with their connections (out of the table meanwhile), in
+/// the order they finished.
+#[derive(Default)]
+struct Deferred {
+    conns: Vec<(u64, Box<Conn>, Instant)>,
+    /// When the oldest of them finished.
+    since: Option<Instant>,
+    /// Moving average of the time one connection's turn takes (mostly the app), in ns.
+    turn_ns: u64,
+}
+
+/// The longest a finished response waits for the rest of its poll round.
+const MAX_DEFER: Duration = Duration::from_millis(1);
+
+/// Gather responses only while a connection's turn usually takes less than this: with a slower
+/// app a round holds few responses, and each would wait longer for the others.
+const DEFER_BELOW_NS: u64 = 500_000;
+
+impl Deferred {
+    /// Whether the responses of the coming turn may wait for the end of the round.
+    fn allowed(&self) -> bool {
+        self.turn_ns < DEFER_BELOW_NS
+    }
+
+    /// Fold one turn's duration into the average (weight 1/8: a few slow turns turn gathering off).
+    fn record(&mut self, took: Duration) {
+        let ns = took.as_nanos().min(u64::MAX as u128) as u64;
+        self.turn_ns = self.turn_ns - self.turn_ns / 8 + ns / 8;
+    }
+
+    fn push(&mut self, t: u64, conn: Box<Conn>, deadline: Instant) {
+        if self.since.is_none() {
+            self.since = Some(Instant::now());
+        }
+        self.conns.push((t, conn, deadline));
+    }
+
+    fn overdue(&self) -> bool {
+        self.since.is_some_and(|t| t.elapsed() >= MAX_DEFER)
+    }
+
+    /// Write every waiting response and give the connections back to the poller.
+    fn flush(&mut self, sh: &Shared, h: &mut dyn Handler) {
+        self.since = None;
+        for (t, mut conn, deadline) in self.conns.drain(..) {
+            let u: &dyn Unlocker = h;
+            if conn.flush_deferred(u).is_err() || sh.stopping() {
+                drop(sh.lock().remove(t));
+                drop(conn);
+            } else {
+                put_back(sh, t, conn, deadline);
+            }
+        }
+    }
+}
+
+fn on_conn(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, t: u64, deferred: &mut Deferred) {
     let Some(mut conn) = sh.lock().take(t) else {
         return;
     };
     let stopping = || sh.stopping();
-    match conn.drive(h, ctx, &sh.settings.serve, &stopping) {
+    let defer = ctx.defer_writes;
+    ctx.defer_writes = defer && deferred.allowed();
+    let started = defer.then(Instant::now);
+    let after = conn.drive(h, ctx, &sh.settings.serve, &stopping);
+    ctx.defer_writes = defer;
+    if let Some(t0) = started {
+        deferred.record(t0.elapsed());
+    }
+    match after {
         After::Close => {
+            if conn.has_deferred() {
+                let u: &dyn Unlocker = h;
+                let _ = conn.flush_deferred(u);
+            }
             drop(sh.lock().remove(t));
             drop(conn);
         }
-        After::Wait(deadline) => {
-            let fd = {
-                let mut slots = sh.lock();
-                slots.put(t, conn, deadline);
-                slots
-                    .v
-                    .get(untoken(t).0 as usize)
-                    .map(|s| s.fd)
-                    .unwrap_or(-1)
-            };
-            if sh.oneshot && fd >= 0 {
-                // SAFETY: the connection owning `fd` is in the table; a sweeper that closes it would
-                // make this re-arm fail with EBADF/ENOENT, which is harmless.
-                let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
-                let mut ev = EpollEvent::new(sh.conn_flags(), t);
-                let _ = sh.epoll.modify(bfd, &mut ev);
-            }
-        }
+        After::Wait(deadline) if conn.has_deferred() => deferred.push(t, conn, deadline),
+        After::Wait(deadline) => put_back(sh, t, conn, deadline),
+    }
+}
+
+/// Return a connection to the table and the poller, to wait for its next request.
+fn put_back(sh: &Shared, t: u64, conn: Box<Conn>, deadline: Instant) {
+    let fd = {
+        let mut slots = sh.lock();
+        slots.put(t, conn, deadline);
+        slots
+            .v
+            .get(untoken(t).0 as usize)
+            .map(|s| s.fd)
+            .unwrap_or(-1)
+    };
+    if sh.oneshot && fd >= 0 {
+        // SAFETY: the connection owning `fd` is in the table; a sweeper that closes it would
+        // make this re-arm fail with EBADF/ENOENT, which is harmless.
+        let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let mut ev = EpollEvent::new(sh.conn_flags(), t);
+        let _ = sh.epoll.modify(bfd, &mut ev);
     }
 }
 

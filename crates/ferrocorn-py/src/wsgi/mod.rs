@@ -643,7 +643,13 @@ fn send_result(
         }
         let mut s = sr.borrow_mut();
         s.send(py, data)?;
-        s.writer()?.flush(&Unlock(py)).map_err(|e| {
+        let w = s.writer()?;
+        if w.flush_can_wait() {
+            // The whole body is in and the worker gathers writes: `finish` leaves it for the
+            // end of the poll round.
+            continue;
+        }
+        w.flush(&Unlock(py)).map_err(|e| {
             pyo3::exceptions::PyOSError::new_err(format!("write to client failed: {e}"))
         })?;
     }
