@@ -9,6 +9,7 @@ connection's next bytes are garbage, when the client goes away, or when the work
 """
 from __future__ import annotations
 
+import http.client
 import socket
 import sys
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
+from frontends import NGINX, CountingRelay, Nginx  # noqa: E402
 from rawhttp import Conn, ConnectionClosed, build_request, server_args  # noqa: E402
 
 ferrocorn_only = pytest.mark.ferrocorn_only
@@ -173,3 +175,46 @@ def test_stop_during_a_round_leaves_no_partial_answer(serve):
         assert r.status == 200 and r.header("X-Path") == f"/last{i}"
     for c in conns:
         c.close()
+
+
+@ferrocorn_only
+@pytest.mark.skipif(NGINX is None, reason="nginx is installed by scripts/test.sh")
+def test_behind_nginx_keepalive_pool_every_answer_reaches_its_request(start_server, tmp_path):
+    # The production shape: nginx proxy_pass with an upstream keep-alive pool, many clients at
+    # once, so nginx has several requests in flight on its kept connections and the worker
+    # answers them in rounds.
+    srv = start_server("wsgi_apps:echo")
+    relay = CountingRelay((srv.host, srv.port))
+    errors: list[str] = []
+    with relay as (rhost, rport):
+        upstream = f"upstream app {{ server {rhost}:{rport}; keepalive 8; }}"
+        with Nginx(tmp_path, """
+location / {
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_pass http://app;
+}
+""", http_extra=upstream) as port:
+            def client(k):
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    for i in range(60):
+                        body = b"%d.%d" % (k, i) * (i % 4)
+                        c.request("POST", f"/k{k}/i{i}", body=body)
+                        r = c.getresponse()
+                        got = r.read()
+                        if r.status != 200 or r.getheader("X-Path") != f"/k{k}/i{i}" or got != body:
+                            errors.append(f"{k}/{i}: {r.status} {r.getheader('X-Path')} {got[:40]!r}")
+                    c.close()
+                except Exception as e:  # noqa: BLE001 - collected and reported below
+                    errors.append(f"{k}: {e!r}")
+
+            threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+    assert not errors, errors[:5]
+    # nginx kept its connections: far fewer than the 960 requests.
+    assert relay.accepted <= 32, relay.accepted
+    assert "Traceback" not in srv.log
