@@ -112,6 +112,11 @@ impl Conn {
                         if !self.ex.body.has_buffered() {
                             return After::Wait(Instant::now() + KEEP_CONN_IDLE.max(s.keepalive));
                         }
+                        // The next request's records are here: this answer goes out first.
+                        let u: &dyn Unlocker = h;
+                        if self.ex.resp.flush_deferred(u).is_err() {
+                            return After::Close;
+                        }
                         continue;
                     }
                     Ok(HeadStatus::Control(c)) => {
@@ -221,6 +226,7 @@ impl Conn {
             ctx.dates.header_line(SystemTime::now()),
         );
         resp.set_fcgi_request(request_id, self.flags.clone());
+        resp.set_defer(ctx.defer_writes);
         let u: &dyn Unlocker = h;
         let max_body = s.limits.max_body;
         if let Some(n) = m.content_length.filter(|&n| max_body != 0 && n > max_body) {
@@ -442,6 +448,46 @@ mod tests {
         let recs = records(&wire);
         assert!(recs.iter().all(|r| r.0 == RecordType::Stdout as u8));
         assert!(!recs.iter().any(|r| r.2.is_empty()));
+    }
+
+    #[test]
+    fn gathered_answer_is_the_same_records_written_later() {
+        let (sock, mut peer) = pair();
+        peer.set_nonblocking(true).expect("nonblocking");
+        let mut w = writer(sock, 9);
+        w.set_defer(true);
+        w.start(b"200 OK", 200);
+        w.header(b"Content-Length", b"5");
+        w.commit();
+        w.write(b"hello", &NoLock).expect("write");
+        w.finish(&NoLock).expect("finish");
+        assert!(w.has_deferred() && w.fcgi_ended() && w.keep_alive());
+        let mut early = [0u8; 64];
+        assert!(
+            peer.read(&mut early).is_err(),
+            "nothing is written before the flush"
+        );
+        w.flush_deferred(&NoLock).expect("flush");
+        drop(w);
+        peer.set_nonblocking(false).expect("blocking");
+        let mut wire = Vec::new();
+        peer.read_to_end(&mut wire).expect("read");
+        let recs = records(&wire);
+        let kinds: Vec<u8> = recs.iter().map(|r| r.0).collect();
+        assert_eq!(
+            kinds,
+            [
+                RecordType::Stdout as u8,
+                RecordType::Stdout as u8,
+                RecordType::EndRequest as u8
+            ]
+        );
+        assert!(recs.iter().all(|r| r.1 == 9));
+        assert_eq!(
+            recs[0].2,
+            b"Status: 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+        );
+        assert!(recs[1].2.is_empty());
     }
 
     #[test]

@@ -196,7 +196,8 @@ impl Conn {
     pub fn has_deferred(&self) -> bool {
         match self {
             Conn::Http1(c) => c.ex.resp.has_deferred(),
-            Conn::Uwsgi(_) | Conn::FastCgi(_) => false,
+            Conn::FastCgi(c) => c.ex.resp.has_deferred(),
+            Conn::Uwsgi(_) => false,
         }
     }
 
@@ -204,7 +205,8 @@ impl Conn {
     pub fn flush_deferred(&mut self, u: &dyn Unlocker) -> std::io::Result<()> {
         match self {
             Conn::Http1(c) => c.ex.resp.flush_deferred(u),
-            Conn::Uwsgi(_) | Conn::FastCgi(_) => Ok(()),
+            Conn::FastCgi(c) => c.ex.resp.flush_deferred(u),
+            Conn::Uwsgi(_) => Ok(()),
         }
     }
 

@@ -713,6 +713,28 @@ impl ResponseWriter {
             0,
             ProtocolStatus::RequestComplete,
         ));
+        if self.defer
+            && self.keep_alive
+            && !self.must_close
+            && self.out.len() <= GATHER
+            && !self.fcgi_is_aborted()
+        {
+            // As for HTTP (`finish`): the whole answer, framed, waits for the worker's round.
+            // GATHER is below a record's largest content, so one STDOUT record carries it.
+            let mut wire = Vec::with_capacity(fcgi::HEADER_LEN + self.out.len() + end.len());
+            if !self.out.is_empty() {
+                let len = u16::try_from(self.out.len()).unwrap_or(u16::MAX);
+                wire.extend_from_slice(&fcgi::record_header(RecordType::Stdout, self.fcgi_id, len));
+                wire.extend_from_slice(&self.out);
+            }
+            wire.extend_from_slice(&end);
+            self.wire_bytes += wire.len() as u64;
+            self.out = wire;
+            self.deferred = true;
+            self.state = State::Finished;
+            self.fcgi_ended = true;
+            return Ok(());
+        }
         self.flush_fcgi(&[], &end, u)?;
         self.state = State::Finished;
         self.fcgi_ended = true;
