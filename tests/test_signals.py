@@ -320,3 +320,26 @@ def test_a_worker_that_dies_by_signal_is_replaced(start_server, tmp_path, sig):
     assert srv.alive()
     for _ in range(10):
         assert served_by(srv) in after
+
+
+@ferrocorn_only
+@pytest.mark.parametrize("sig", [signal.SIGTTIN, signal.SIGUSR1, signal.SIGHUP])
+def test_signal_sent_right_after_listening_is_handled_once_the_master_is_up(start_server, tmp_path, sig):
+    # "Listening at" comes before the app is preloaded and the master installs its handlers. A
+    # supervisor that signals as soon as it sees that line must not kill (USR1, HUP: default
+    # action terminate) or stop (TTIN) the master: the signal waits, then is handled.
+    (tmp_path / "slow_import.py").write_text(
+        "import time\n"
+        "time.sleep(1.5)\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Length', '2')])\n"
+        "    return [b'ok']\n")
+    srv = start_server("--preload", "slow_import:app", cwd=tmp_path)
+    master = master_pid(srv)
+    os.kill(master, sig)
+    wait_workers(master, 2 if sig == signal.SIGTTIN else 1, timeout=20)
+    name = {signal.SIGTTIN: "ttin", signal.SIGUSR1: "usr1", signal.SIGHUP: "hup"}[sig]
+    srv.wait_for_log(rf"Handling signal: {name}", timeout=10)
+    assert srv.alive()
+    status, body = http_get(srv.host, srv.port, "/")
+    assert status == 200 and body == b"ok"

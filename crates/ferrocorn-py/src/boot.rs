@@ -515,6 +515,9 @@ fn start(py: Python<'_>, cfg: Config, hooks: Hooks, argv: Vec<String>) -> Result
         log::critical(&m);
         EXIT_STARTUP
     })?;
+    // From "Listening at" on, supervisors and tests may signal us (USR2, HUP, TTIN...) before the
+    // master's handlers exist: hold those signals pending until it has them.
+    ferrocorn_server::signals::hold_startup_signals();
     let listeners = listeners(&cfg, stdin_listener).map_err(|m| {
         log::critical(&m);
         EXIT_STARTUP

@@ -191,6 +191,8 @@ pub fn run(
             return 1;
         }
     };
+    // Anything sent since the listeners were announced is handled from here on.
+    crate::signals::release_startup_signals();
     let target = match s.dynamic {
         Some(d) => s.workers.clamp(d.min.max(1), d.max.max(1)),
         None => s.workers.max(1),

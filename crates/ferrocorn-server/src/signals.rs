@@ -15,6 +15,30 @@ static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
 static INTERRUPT_HOOK: AtomicUsize = AtomicUsize::new(0);
 
 /// Set (or clear) the INT/QUIT hook. It runs in signal context: it must be async-signal-safe.
+/// Signals whose default action would kill or stop a master that has announced its addresses but
+/// not yet installed its handlers (USR2, HUP, USR1 terminate; TTIN, TTOU stop). Held pending from
+/// just before the listeners are announced until [`release_startup_signals`].
+pub const STARTUP_HELD: &[Signal] = &[
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGWINCH,
+];
+
+/// Block [`STARTUP_HELD`] on this thread: one sent while the master starts waits for its handlers.
+pub fn hold_startup_signals() {
+    let set: signal::SigSet = STARTUP_HELD.iter().copied().collect();
+    let _ = signal::pthread_sigmask(signal::SigmaskHow::SIG_BLOCK, Some(&set), None);
+}
+
+/// Unblock [`STARTUP_HELD`] once the handlers are in place; pending ones are delivered now.
+pub fn release_startup_signals() {
+    let set: signal::SigSet = STARTUP_HELD.iter().copied().collect();
+    let _ = signal::pthread_sigmask(signal::SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+}
+
 pub fn set_interrupt_hook(hook: Option<extern "C" fn(libc::c_int)>) {
     INTERRUPT_HOOK.store(hook.map_or(0, |f| f as usize), Ordering::Release);
 }
