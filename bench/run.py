@@ -4,6 +4,7 @@
     python bench/run.py                      # 3 runs x 10 s per server and scenario
     python bench/run.py --quick              # 1 run x 3 s: a smoke test
     python bench/run.py --servers ferrocorn,gunicorn-sync --scenarios hello,echo
+    python bench/run.py --via-nginx          # the same, with nginx proxy_pass in front of each
 
 Every server runs one worker process; servers run one at a time. For each (run, scenario, server)
 the server is started fresh, checked with one request, warmed up for 1 s, loaded with wrk for
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from ferrobench import BENCH_DIR, REPO_DIR, RESULTS_DIR, VENV_BIN, VENV_DIR
 from ferrobench import procs
+from ferrobench.front import NginxFront
 from ferrobench.load import Probe, StarvationSampler, run_wrk, wrk_command
 from ferrobench.report import Measurement, Row, markdown_table
 from ferrobench.servers import HOST, SCENARIOS, SERVERS, Scenario, Server, unavailable_reason
@@ -47,6 +49,9 @@ class Options:
     port: int
     servers: list[str]
     scenarios: list[str]
+    via_nginx: bool = False
+    #: Where wrk sends its load: the server's port, or nginx's with --via-nginx.
+    load_port: int | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -60,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated; default: all: %(default)s")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated; default: all: %(default)s")
     parser.add_argument("--quick", action="store_true", help="1 run of 3 s each (unless --runs/--duration given)")
+    parser.add_argument("--via-nginx", action="store_true",
+                        help="put nginx (proxy_pass, upstream keep-alive pool) in front of every server; "
+                             "wrk loads nginx on --port + 1")
     parser.add_argument("--setup", action="store_true",
                         help="(re)run bench/setup.sh first: installs missing peers, rebuilds ferrocorn")
     args = parser.parse_args(argv)
@@ -72,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         runs=args.runs or (1 if args.quick else 3),
         duration=args.duration or (3.0 if args.quick else 10.0),
         connections=args.connections, wrk_threads=args.wrk_threads, port=args.port,
-        servers=servers, scenarios=scenarios,
+        servers=servers, scenarios=scenarios, via_nginx=args.via_nginx,
     )
 
 
@@ -149,7 +157,7 @@ def _load(running: procs.RunningServer, scenario: Scenario, opts: Options) -> Me
     problem = procs.wait_listening(running, HOST, port) or check_response(scenario, port)
     if problem:
         raise RuntimeError(problem)
-    url = f"http://{HOST}:{port}{scenario.path}"
+    url = f"http://{HOST}:{opts.load_port or port}{scenario.path}"
     run_wrk(wrk_command(url, WARMUP_SECONDS, opts.connections, opts.wrk_threads, scenario.lua_path),
             WARMUP_SECONDS)
 
@@ -275,6 +283,7 @@ def environment_info(opts: Options) -> dict:
         "repo_commit": subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"],
                                       capture_output=True, text=True).stdout.strip() or None,
         "settings": {"runs": opts.runs, "duration_s": opts.duration, "connections": opts.connections,
+                     "via_nginx": opts.via_nginx,
                      "wrk_threads": opts.wrk_threads, "warmup_s": WARMUP_SECONDS},
     }
 
@@ -286,6 +295,9 @@ def print_report(opts: Options, table: dict[str, list[Row]], notes: list[str], e
     print(f"{env['cpus']} CPUs, {env['python']}, {env['wrk']}; wrk -t{opts.wrk_threads} "
           f"-c{opts.connections} -d{opts.duration:g}s; medians of {opts.runs} run(s); every server 1 worker "
           f"process. Load average at start: {env['load_avg_at_start'][0]:.2f}.")
+    if opts.via_nginx:
+        print("Load goes through nginx (1 worker, proxy_pass over HTTP/1.1 with an upstream keep-alive "
+              f"pool of {opts.connections}); CPU, RSS and the probes are the server's alone.")
     if env["ferrocorn_installed_at"]:
         print(f"ferrocorn {env['ferrocorn_version']} installed into bench/.venv at {env['ferrocorn_installed_at']} "
               f"(repo HEAD {env['repo_commit']}; rebuild with --setup or bash bench/setup.sh ferrocorn).")
@@ -334,7 +346,16 @@ def main(argv: list[str] | None = None) -> int:
     say(f"{len(servers)} server(s) x {len(scenarios)} scenario(s) x {opts.runs} run(s): "
         f"about {len(servers) * len(scenarios) * opts.runs * per_run / 60:.0f} min")
     env = environment_info(opts)
-    table = run_all(opts, servers, scenarios, notes)
+    if opts.via_nginx:
+        try:
+            with NginxFront(opts.port + 1, opts.port, opts.connections, host=HOST) as front_port:
+                opts.load_port = front_port
+                table = run_all(opts, servers, scenarios, notes)
+        except RuntimeError as exc:
+            say(str(exc))
+            return 2
+    else:
+        table = run_all(opts, servers, scenarios, notes)
     print_report(opts, table, notes, env)
     print(f"\nJSON: {save_json(opts, table, notes, env)}")
     return 0
