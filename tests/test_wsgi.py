@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 import wsgi_apps  # noqa: E402
-from rawhttp import Conn, build_request, chunked, server_args  # noqa: E402
+from rawhttp import SERVER_KIND, Conn, build_request, chunked, server_args  # noqa: E402
 
 ferrocorn_only = pytest.mark.ferrocorn_only
 
@@ -89,6 +89,16 @@ def test_environ_has_every_pep3333_key_with_the_right_type(start_server):
             assert desc["type"] == "str", (key, desc)
     for key in ("CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
         assert key not in env, key
+    # Exactly these keys: nothing of the server's own bookkeeping (the template is pre-sized with
+    # placeholders and a deleted key) shows. (gunicorn adds keys of its own.)
+    if SERVER_KIND == "ferrocorn":
+        assert set(env) == {
+            "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "RAW_URI", "SERVER_NAME",
+            "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE", "GATEWAY_INTERFACE", "REMOTE_ADDR",
+            "REMOTE_PORT", "HTTP_HOST", "HTTP_X_CUSTOM", "wsgi.version", "wsgi.url_scheme", "wsgi.input",
+            "wsgi.errors", "wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once", "wsgi.file_wrapper",
+            "wsgi.input_terminated",
+        }, sorted(env)
 
 
 def test_content_type_and_length_present_when_request_has_them(serve):

@@ -89,6 +89,7 @@ impl WsgiApp {
                 concat!("ferrocorn/", env!("CARGO_PKG_VERSION")),
             )?;
             d.set_item("GATEWAY_INTERFACE", "CGI/1.1")?;
+            size_for_requests(&d)?;
             templates.push(d.unbind());
         }
         Ok(WsgiApp {
@@ -426,6 +427,37 @@ impl PyHandler<'_> {
         )?;
         Ok(env)
     }
+}
+
+/// Keys `environ::fill` (and the input stream) set on every request, whatever the protocol.
+const PER_REQUEST_KEYS: &[&str] = &[
+    "REQUEST_METHOD",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "RAW_URI",
+    "SERVER_PROTOCOL",
+    "REMOTE_ADDR",
+    "REMOTE_PORT",
+    "wsgi.input",
+];
+
+/// Shape a listener's template so that each request's copy has room for its keys: the keys every
+/// request sets get placeholders (each request overwrites them, so none survives), and the table
+/// is grown once here. A plain 13-key template copies into a table that one request's keys fill,
+/// and the first `HTTP_*` header then resized the dict on every request. Only a matter of speed:
+/// with another dict layout the same environ comes out.
+fn size_for_requests(d: &Bound<'_, PyDict>) -> PyResult<()> {
+    for key in PER_REQUEST_KEYS {
+        if !d.contains(*key)? {
+            d.set_item(*key, "")?;
+        }
+    }
+    // One more insertion makes CPython grow the table (to 64 slots from 21 entries); deleting it
+    // again keeps the table, and leaves the dict dense enough for `copy()` to clone it whole.
+    const GROW: &str = "ferrocorn.grow";
+    d.set_item(GROW, true)?;
+    d.del_item(GROW)?;
+    Ok(())
 }
 
 /// Read the environ values the access log's `{KEY}e` atoms ask for, as the app left them. Keys
