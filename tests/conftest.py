@@ -158,6 +158,18 @@ def start_server(request):
             sys.stderr.write(f"\n--- output of {' '.join(s.cmd)} ---\n{s.log}\n")
 
 
+@pytest.fixture
+def serve(start_server):
+    """serve("echo", "--threads", "2") starts ``wsgi_apps:echo`` with those flags (spelled for
+    gunicorn when the suite runs against it). test_proxy.py has a ``serve`` of its own."""
+    sys.path.insert(0, str(APPS))
+    from rawhttp import server_args
+
+    def _serve(app, *args, **kw):
+        return start_server(*server_args(*args), "wsgi_apps:%s" % app, **kw)
+    return _serve
+
+
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

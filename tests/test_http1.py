@@ -16,17 +16,9 @@ import pytest
 from conftest import raw_request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
-from rawhttp import Conn, ConnectionClosed, build_request, chunked, send_and_collect, server_args, status_of  # noqa: E402
+from rawhttp import Conn, ConnectionClosed, build_request, chunked, send_and_collect, status_of  # noqa: E402
 
 ferrocorn_only = pytest.mark.ferrocorn_only
-
-
-@pytest.fixture
-def serve(start_server):
-    """serve("echo", "--threads", "2") starts ``wsgi_apps:echo`` with those flags."""
-    def _serve(app, *args, **kw):
-        return start_server(*server_args(*args), "wsgi_apps:%s" % app, **kw)
-    return _serve
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,16 +20,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 from frontends import NGINX, CountingRelay, Nginx  # noqa: E402
-from rawhttp import Conn, ConnectionClosed, build_request, server_args  # noqa: E402
+from rawhttp import Conn, ConnectionClosed, build_request  # noqa: E402
 
 ferrocorn_only = pytest.mark.ferrocorn_only
-
-
-@pytest.fixture
-def serve(start_server):
-    def _serve(app, *args, **kw):
-        return start_server(*server_args(*args), "wsgi_apps:%s" % app, **kw)
-    return _serve
 
 
 def test_every_connection_of_a_round_gets_its_own_responses(serve):

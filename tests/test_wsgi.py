@@ -17,17 +17,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 import wsgi_apps  # noqa: E402
-from rawhttp import SERVER_KIND, Conn, build_request, chunked, server_args  # noqa: E402
+from rawhttp import SERVER_KIND, Conn, build_request, chunked  # noqa: E402
 
 ferrocorn_only = pytest.mark.ferrocorn_only
-
-
-@pytest.fixture
-def serve(start_server):
-    """serve("echo", "--threads", "2") starts ``wsgi_apps:echo`` with those flags."""
-    def _serve(app, *args, **kw):
-        return start_server(*server_args(*args), "wsgi_apps:%s" % app, **kw)
-    return _serve
 
 
 def _environ(resp):
