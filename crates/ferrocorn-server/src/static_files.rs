@@ -932,6 +932,13 @@ mod tests {
         }
     }
 
+    /// Every path in `paths` looks up to what `want` accepts.
+    fn assert_lookups(sf: &StaticFiles, paths: &[&[u8]], want: fn(&Lookup) -> bool) {
+        for p in paths {
+            assert!(want(&sf.lookup(p)), "{}", String::from_utf8_lossy(p));
+        }
+    }
+
     fn found(l: Lookup) -> Option<String> {
         match l {
             Lookup::File(f) => {
@@ -1026,49 +1033,43 @@ mod tests {
             Some("b")
         );
         // Directories: 404 without the app.
-        for p in [
-            &b"/static"[..],
-            b"/static/",
-            b"/static/sub",
-            b"/static/sub/",
-        ] {
-            assert!(
-                matches!(sf.lookup(p), Lookup::Directory),
-                "{}",
-                String::from_utf8_lossy(p)
-            );
-        }
+        assert_lookups(
+            sf,
+            &[
+                &b"/static"[..],
+                b"/static/",
+                b"/static/sub",
+                b"/static/sub/",
+            ],
+            |l| matches!(l, Lookup::Directory),
+        );
         // Nothing there: to the app.
-        for p in [
-            &b"/static/missing"[..],
-            b"/staticx/a.txt",
-            b"/other",
-            b"/static/dangling",
-            b"/static/a.txt/x",
-            b"/static//etc/passwd",
-        ] {
-            assert!(
-                matches!(sf.lookup(p), Lookup::App),
-                "{}",
-                String::from_utf8_lossy(p)
-            );
-        }
+        assert_lookups(
+            sf,
+            &[
+                &b"/static/missing"[..],
+                b"/staticx/a.txt",
+                b"/other",
+                b"/static/dangling",
+                b"/static/a.txt/x",
+                b"/static//etc/passwd",
+            ],
+            |l| matches!(l, Lookup::App),
+        );
         // Refused: never the secret.
-        for p in [
-            &b"/static/../secret.txt"[..],
-            b"/static/sub/../../secret.txt",
-            b"/static/out",
-            b"/static/relout",
-            b"/static/updir/secret.txt",
-            b"/static/a.txt\0",
-            b"/static/..\\secret.txt",
-        ] {
-            assert!(
-                matches!(sf.lookup(p), Lookup::Refused(_)),
-                "{}",
-                String::from_utf8_lossy(p)
-            );
-        }
+        assert_lookups(
+            sf,
+            &[
+                &b"/static/../secret.txt"[..],
+                b"/static/sub/../../secret.txt",
+                b"/static/out",
+                b"/static/relout",
+                b"/static/updir/secret.txt",
+                b"/static/a.txt\0",
+                b"/static/..\\secret.txt",
+            ],
+            |l| matches!(l, Lookup::Refused(_)),
+        );
     }
 
     #[test]

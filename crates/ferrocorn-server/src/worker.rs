@@ -646,10 +646,8 @@ fn on_conn(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, t: u64, deferr
     }
     match after {
         After::Close => {
-            if conn.has_deferred() {
-                let u: &dyn Unlocker = h;
-                let _ = conn.flush_deferred(u);
-            }
+            let u: &dyn Unlocker = h;
+            let _ = conn.flush_deferred(u);
             drop(sh.lock().remove(t));
             drop(conn);
         }
