@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import struct
 import sys
@@ -248,6 +249,39 @@ def test_wsgi_input_is_empty_without_a_body(serve):
     with Conn(srv) as c:
         r = c.request("GET", "/?mode=readline")
     assert json.loads(r.body) == {"pieces": [""], "rest": "", "after_eof": "", "types": ["bytes"]}
+
+
+def test_wsgi_input_read_fills_a_large_body_sent_in_pieces(serve):
+    """``read()`` of a Content-Length body builds the bytes object across many socket reads and
+    waits for the client; every byte must arrive once and in order."""
+    body = os.urandom(300 * 1024 + 7)
+    srv = serve("echo")
+    with Conn(srv) as c:
+        c.send(build_request("POST", "/big", headers=[("Content-Length", str(len(body)))]))
+        for start in range(0, len(body), 64 * 1024):
+            c.send(body[start:start + 64 * 1024])
+            time.sleep(0.02)  # the app is already reading and must wait for the rest
+        r = c.read_response()
+        assert r.status == 200
+        assert r.body == body
+        assert c.request("GET", "/again").status == 200  # same connection, still in step
+
+
+def test_client_gone_in_the_middle_of_a_body_read(serve):
+    """The client sends 30 KiB of a declared 100 KiB body and goes away while the app is in
+    ``read()``: the app gets an error, nothing is answered, and the same worker serves the next
+    client."""
+    srv = serve("echo")
+    for _ in range(3):
+        with Conn(srv) as c:
+            c.send(build_request("POST", "/cut", headers=[("Content-Length", str(100 * 1024))])
+                   + b"x" * (30 * 1024))
+            time.sleep(0.2)
+        with Conn(srv) as c:
+            r = c.request("POST", "/next", headers=[("Content-Length", "3")], body=b"abc")
+        assert (r.status, r.body) == (200, b"abc")
+    if SERVER_KIND == "ferrocorn":
+        assert len(re.findall(r"Booting worker with pid", srv.log)) == 1, srv.log
 
 
 # ---------------------------------------------------------------------------------------------

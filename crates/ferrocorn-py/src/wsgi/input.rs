@@ -49,6 +49,59 @@ fn body_err(slot: &mut Option<ClientError>, e: BodyError) -> PyErr {
     }
 }
 
+/// Write position in a `bytes` object being filled (see [`bytes_filled_by`]).
+struct Fill {
+    ptr: *mut u8,
+    len: usize,
+    off: usize,
+}
+
+impl Fill {
+    /// Append `src`; bytes beyond the object's length are dropped (never happens: callers ask
+    /// for at most what is left).
+    fn put(&mut self, src: &[u8]) {
+        let n = src.len().min(self.len - self.off);
+        // SAFETY: `ptr` points at `len` writable bytes of a bytes object nobody else sees yet,
+        // and `off + n <= len`.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(self.off), n) };
+        self.off += n;
+    }
+}
+
+/// A `bytes` object of exactly `len` bytes, filled by calling `step(fill, filled_so_far)` until
+/// full. Unlike `PyBytes::new_with` it does not zero the memory first: for a 64 KiB body that
+/// memset was 2% of the echo benchmark's CPU.
+fn bytes_filled_by<'py>(
+    py: Python<'py>,
+    len: usize,
+    mut step: impl FnMut(&mut Fill, usize) -> PyResult<()>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let size = pyo3::ffi::Py_ssize_t::try_from(len)
+        .map_err(|_| PyValueError::new_err("read size too large"))?;
+    // SAFETY: a null source asks CPython for an uninitialised bytes object of `size` bytes; the
+    // returned reference is owned (or null with an exception set, which from_owned_ptr_or_err turns
+    // into the error).
+    let obj = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), size),
+        )?
+    };
+    // SAFETY: `obj` is an exact bytes object, so PyBytes_AsString returns its data pointer.
+    let ptr = unsafe { pyo3::ffi::PyBytes_AsString(obj.as_ptr()) }.cast::<u8>();
+    let mut fill = Fill { ptr, len, off: 0 };
+    while fill.off < len {
+        let before = fill.off;
+        step(&mut fill, before)?;
+        if fill.off == before {
+            return Err(PyOSError::new_err("request body ended early"));
+        }
+    }
+    // Nothing uninitialised is left: every byte up to `len` was written above. On an error the
+    // object is dropped unread.
+    Ok(obj.cast_into::<PyBytes>()?)
+}
+
 impl InputStream {
     /// Fast path for a length-delimited body with nothing read ahead: the result's size is known,
     /// so the bytes object is allocated once and filled straight from the connection buffer.
@@ -75,19 +128,15 @@ impl InputStream {
         let body = body
             .as_mut()
             .ok_or_else(|| PyValueError::new_err("I/O operation on a finished request"))?;
-        let bytes = PyBytes::new_with(py, n, |dst| {
-            let mut off = 0;
-            while off < n {
-                let chunk = match body.read(n - off, &Unlock(py), head_sent) {
-                    Ok(c) => c,
-                    Err(e) => return Err(body_err(client_error, e)),
-                };
-                if chunk.is_empty() {
-                    return Err(PyOSError::new_err("request body ended early"));
-                }
-                dst[off..off + chunk.len()].copy_from_slice(chunk);
-                off += chunk.len();
+        let bytes = bytes_filled_by(py, n, |dst, off| {
+            let chunk = match body.read(n - off, &Unlock(py), head_sent) {
+                Ok(c) => c,
+                Err(e) => return Err(body_err(client_error, e)),
+            };
+            if chunk.is_empty() {
+                return Err(PyOSError::new_err("request body ended early"));
             }
+            dst.put(chunk);
             Ok(())
         })?;
         Ok(Some(bytes))
