@@ -201,14 +201,18 @@ def plan(opts: Options) -> tuple[list[Server], list[Scenario], list[str]]:
         if reason is None:
             servers.append(SERVERS[name])
         else:
-            notes.append(f"{name}: skipped: {reason}" + (
-                " (build it with: bash bench/setup.sh ferrocorn)" if name.startswith("ferrocorn") else ""))
+            hint = {"ferrocorn": " (build it with: bash bench/setup.sh ferrocorn)",
+                    "floor": " (build them with: bash bench/setup.sh floor)"}.get(SERVERS[name].package, "")
+            notes.append(f"{name}: skipped: {reason}{hint}")
     for name in opts.scenarios:
         reason = SCENARIOS[name].missing_reason()
         if reason is None:
             scenarios.append(SCENARIOS[name])
         else:
             notes.append(f"scenario {name}: skipped: {reason}")
+    for server in servers:
+        if server.only_scenarios is not None and any(not server.serves(sc.name) for sc in scenarios):
+            notes.append(f"{server.name}: {', '.join(server.only_scenarios)} only")
     return servers, scenarios, notes
 
 
@@ -229,8 +233,11 @@ def run_all(opts: Options, servers: list[Server], scenarios: list[Scenario],
             notes: list[str]) -> dict[str, list[Row]]:
     table: dict[str, list[Row]] = {}
     for scenario in scenarios:
-        dup = duplicates(servers, scenario, opts.port)
-        table[scenario.name] = [Row(s.name, row_label(s, scenario)) for s in servers if s.name not in dup]
+        serving = [s for s in servers if s.serves(scenario.name)]
+        if not serving:
+            continue
+        dup = duplicates(serving, scenario, opts.port)
+        table[scenario.name] = [Row(s.name, row_label(s, scenario)) for s in serving if s.name not in dup]
         for name, same_as in dup.items():
             notes.append(f"scenario {scenario.name}: {name} runs the same command as {same_as} here; "
                          f"shown once, as {same_as}")
@@ -239,7 +246,7 @@ def run_all(opts: Options, servers: list[Server], scenarios: list[Scenario],
     done = 0
     for run in range(1, opts.runs + 1):
         for scenario in scenarios:
-            for row in table[scenario.name]:
+            for row in table.get(scenario.name, []):
                 done += 1
                 say(f"[{done}/{total}] run {run}/{opts.runs}  {scenario.name:<11}  {row.label}")
                 try:
@@ -339,12 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     servers, scenarios, notes = plan(opts)
     for note in notes:
         say(note)
-    if not servers or not scenarios:
+    pairs = sum(s.serves(sc.name) for s in servers for sc in scenarios)
+    if not pairs:
         say("nothing to run")
         return 1
     per_run = opts.duration + WARMUP_SECONDS + 3
     say(f"{len(servers)} server(s) x {len(scenarios)} scenario(s) x {opts.runs} run(s): "
-        f"about {len(servers) * len(scenarios) * opts.runs * per_run / 60:.0f} min")
+        f"about {pairs * opts.runs * per_run / 60:.0f} min")
     env = environment_info(opts)
     if opts.via_nginx:
         try:

@@ -4,6 +4,7 @@
 #   bash bench/setup.sh              # everything (idempotent; re-run to rebuild ferrocorn)
 #   bash bench/setup.sh ferrocorn    # only (re)install ferrocorn from the repo root
 #   bash bench/setup.sh gunicorn uwsgi   # only these
+#   bash bench/setup.sh floor        # only the no-Python reference servers (bench/floor, cargo)
 #
 # Each package is installed on its own, so one that fails to build does not
 # stop the others. The outcome of each is written to
@@ -18,7 +19,7 @@ STATUS_DIR="$VENV/install-status"
 LOG_DIR="$VENV/install-logs"
 PYTHON="${PYTHON:-python3}"
 
-ALL_PACKAGES=(gunicorn uwsgi granian bjoern meinheld waitress django ferrocorn)
+ALL_PACKAGES=(gunicorn uwsgi granian bjoern meinheld waitress django ferrocorn floor)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -64,6 +65,30 @@ pip_install() {
     return 1
 }
 
+# floor_build: build the no-Python reference servers (bench/floor: floor-hyper, floor-epoll)
+# with cargo and copy them into the venv's bin; record .ok ("built") or .failed like pip_install.
+floor_build() {
+    local name=floor logfile="$LOG_DIR/floor.log" target="$BENCH_DIR/.target/floor"
+    rm -f "$STATUS_DIR/$name.ok" "$STATUS_DIR/$name.failed"
+    log "building $name (cargo, bench/floor) ..."
+    if ! command -v cargo >/dev/null; then
+        echo "cargo not found on PATH (install Rust, e.g. with rustup)" >"$STATUS_DIR/$name.failed"
+        log "$name: FAILED (no cargo)"
+        return 1
+    fi
+    if CARGO_TARGET_DIR="$target" cargo build --release --manifest-path "$BENCH_DIR/floor/Cargo.toml" >"$logfile" 2>&1 \
+        && cp "$target/release/floor-hyper" "$target/release/floor-epoll" "$VENV/bin/" >>"$logfile" 2>&1; then
+        echo built >"$STATUS_DIR/$name.ok"
+        log "$name: ok (built)"
+        return 0
+    fi
+    { grep -E 'error(\[E[0-9]+\])?:|cp:' "$logfile"; tail -n 3 "$logfile"; } \
+        | sed 's/^[[:space:]]*//' | awk '!seen[$0]++' | head -n 6 >"$STATUS_DIR/$name.failed"
+    echo "(full log: $logfile)" >>"$STATUS_DIR/$name.failed"
+    log "$name: FAILED (see $logfile)"
+    return 1
+}
+
 install_one() {
     case "$1" in
         bjoern)    ensure_libev; pip_install bjoern bjoern ;;
@@ -80,6 +105,7 @@ install_one() {
             # Its own cargo target dir, so it never waits on (or for) a developer's build.
             CARGO_TARGET_DIR="${FERROCORN_BENCH_TARGET:-$BENCH_DIR/.target}" \
                 pip_install ferrocorn --force-reinstall "$REPO_DIR" ;;
+        floor)     floor_build ;;
         *)         pip_install "$1" "$1" ;;
     esac
 }

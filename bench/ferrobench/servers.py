@@ -22,6 +22,10 @@ class Server:
     threads: int | None = None   # worker threads by default; None = not a threaded server
     probe_import: str | None = None  # module to import to check it is installed (runner scripts)
     executable: str | None = None    # console script in the venv to check it is installed
+    only_scenarios: tuple[str, ...] | None = None  # None: every scenario; else only these
+
+    def serves(self, scenario: str) -> bool:
+        return self.only_scenarios is None or scenario in self.only_scenarios
 
     def command(self, target: str, app_dir: str, port: int, threads: int | None) -> list[str]:
         return self.build(target, app_dir, port, threads if threads is not None else self.threads)
@@ -75,6 +79,13 @@ def _waitress(target: str, app_dir: str, port: int, threads: int | None) -> list
     return [_bin("waitress-serve"), f"--listen={HOST}:{port}", f"--threads={threads or 4}", target]
 
 
+def _floor(binary: str) -> CommandBuilder:
+    """A no-Python reference server from bench/floor: answers any GET with "Hello, World!"."""
+    def build(target: str, app_dir: str, port: int, threads: int | None) -> list[str]:
+        return [_bin(binary), f"{HOST}:{port}"]
+    return build
+
+
 SERVERS: dict[str, Server] = {s.name: s for s in [
     Server("ferrocorn", "ferrocorn", _ferrocorn, threads=1, executable="ferrocorn"),
     Server("ferrocorn-t4", "ferrocorn", _ferrocorn, threads=4, executable="ferrocorn"),
@@ -86,6 +97,12 @@ SERVERS: dict[str, Server] = {s.name: s for s in [
     Server("bjoern", "bjoern", _runner("run_bjoern.py"), probe_import="bjoern"),
     Server("meinheld", "meinheld", _runner("run_meinheld.py"), probe_import="meinheld.server"),
     Server("waitress", "waitress", _waitress, threads=4, executable="waitress-serve"),
+    # References without Python (bench/floor, built by `bash bench/setup.sh floor`): the floor of
+    # this machine's kernel TCP path. They only know the hello answer.
+    Server("floor-hyper", "floor", _floor("floor-hyper"), executable="floor-hyper",
+           only_scenarios=("hello",)),
+    Server("floor-epoll", "floor", _floor("floor-epoll"), executable="floor-epoll",
+           only_scenarios=("hello",)),
 ]}
 
 
