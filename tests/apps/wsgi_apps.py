@@ -422,3 +422,14 @@ def paced(environ, start_response):
         time.sleep(float(q.get("tail", "0")))
     start_response("200 OK", headers)
     return body()
+
+
+def fast_or_slow(environ, start_response):
+    """``/slow?s=S`` sleeps S seconds (default 2) with the GIL released; any other path answers
+    at once. The body names the path."""
+    path = environ.get("PATH_INFO", "")
+    if path == "/slow":
+        time.sleep(float(_params(environ).get("s", "2")))
+    body = path.encode("latin-1")
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]

@@ -51,11 +51,21 @@ pub trait Handler: Unlocker {
         false
     }
 
-    /// Give the handler a function to call when this thread commits to a request for a while:
-    /// `handle` has obtained the app's lock, or the server is about to block on a client (a static
-    /// file to a slow reader). The worker then lets another thread wait for new work. Hosts
-    /// without a lock may ignore it; the worker also passes the turn on when `drive` returns.
-    fn set_on_busy(&mut self, _f: Box<dyn Fn()>) {}
+    /// Give the handler a function to call when this thread commits to something: `handle` has
+    /// obtained the app's lock ([`Busy::Serving`]), or the server is about to block outside an
+    /// app call ([`Busy::Blocking`]: a static file to a slow reader, the worker's own wait for
+    /// work). The worker decides from it which thread waits for new work. Hosts without a lock
+    /// may ignore it.
+    fn set_on_busy(&mut self, _f: Box<dyn Fn(Busy)>) {}
+}
+
+/// What a request thread is about to do (see [`Handler::set_on_busy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// The app's lock is taken and the app is about to run.
+    Serving,
+    /// The server is about to block (the app's lock let go).
+    Blocking,
 }
 
 /// An application host.

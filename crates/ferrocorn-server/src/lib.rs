@@ -16,6 +16,7 @@ pub mod listener;
 pub mod log;
 pub mod log_writer;
 pub mod master;
+pub mod poll_turn;
 pub mod proxy;
 pub mod reloader;
 pub mod response;

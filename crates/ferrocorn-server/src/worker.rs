@@ -9,17 +9,18 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::signal::Signal;
 
-use crate::app::{App, Handler, Unlocker};
+use crate::app::{App, Busy, Handler, Unlocker};
 use crate::conn_info::ConnInfo;
 use crate::front::{After, Conn, ServeSettings, ThreadCtx};
 use crate::listener::Listener;
 use crate::log;
+use crate::poll_turn::{PollTurn, Took};
 use crate::scoreboard::WorkerHandle;
 use crate::signals::SignalPipe;
 
@@ -179,52 +180,23 @@ impl Slots {
     }
 }
 
-/// With several threads, only one at a time waits for new work (in `epoll_wait`, or holding a
-/// claimed event until it has the GIL); the others wait here. So at most one thread queues for the
-/// GIL with a connection in hand: CPython wakes an arbitrary waiter when the GIL is dropped, and
-/// with several queued one connection could lose that race again and again. The turn passes on
-/// as soon as its holder has the GIL or blocks on a client (`Handler::set_on_busy`), so threads
-/// whose app released
-/// the GIL (I/O) never keep others from taking new requests.
-#[derive(Default)]
-struct PollTurn {
-    taken: Mutex<bool>,
-    freed: Condvar,
-}
-
-impl PollTurn {
-    /// Wait (at most `timeout`) for the turn; true if this thread has it now.
-    fn take(&self, timeout: Duration) -> bool {
-        let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
-        if *taken {
-            taken = match self.freed.wait_timeout(taken, timeout) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
-        }
-        if *taken {
-            return false;
-        }
-        *taken = true;
-        true
-    }
-
-    fn give_back(&self) {
-        *self.taken.lock().unwrap_or_else(|p| p.into_inner()) = false;
-        self.freed.notify_one();
-    }
-}
-
-/// This thread's hold on the [`PollTurn`], shared with the handler's on-locked callback.
+/// This thread's view of the [`PollTurn`], shared with the handler's on-busy callback.
 struct TurnHold {
     turn: Arc<PollTurn>,
-    held: AtomicBool,
+    me: usize,
+    /// The thread is about to wait for work itself: the handler's `Blocking` keeps the turn.
+    polling: AtomicBool,
+    /// Keep the turn while serving (short CPU-bound requests, see [`Pace`]).
+    keep: AtomicBool,
 }
 
 impl TurnHold {
-    fn release(&self) {
-        if self.held.swap(false, Ordering::AcqRel) {
-            self.turn.give_back();
+    fn on_busy(&self, b: Busy) {
+        match b {
+            Busy::Serving if self.keep.load(Ordering::Relaxed) => self.turn.serving(self.me),
+            Busy::Serving => self.turn.release(self.me),
+            Busy::Blocking if !self.polling.load(Ordering::Relaxed) => self.turn.release(self.me),
+            Busy::Blocking => {}
         }
     }
 }
@@ -242,6 +214,9 @@ struct Shared {
     wake: OwnedFd,
     wake_tx: OwnedFd,
     turn: Arc<PollTurn>,
+    /// Each thread's finished responses not yet written (another thread that takes the turn over
+    /// from a thread stuck in the app writes them).
+    deferred: Vec<Mutex<Deferred>>,
 }
 
 impl Shared {
@@ -331,6 +306,7 @@ pub fn run(
         wake,
         wake_tx,
         turn: Arc::default(),
+        deferred: (0..threads).map(|_| Mutex::default()).collect(),
     });
     let mut handles = Vec::new();
     if let Some(ctl) = shared.settings.ctl {
@@ -356,19 +332,18 @@ pub fn run(
 fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
     let ctl = sh.settings.ctl;
     let mut ctx = ThreadCtx::new(ctl.and_then(|c| c.handle.thread(index)));
-    // One thread serves every connection: gather the responses of a poll round (see
-    // `ResponseWriter::set_defer`). With several threads each takes one event at a time, so there is
-    // no round to gather.
-    ctx.defer_writes = !sh.oneshot;
-    let mut deferred = Deferred::default();
+    let mut pace = Pace::default();
+    let mine = &sh.deferred[index];
     let mut events = vec![EpollEvent::empty(); 64];
     let hold = Arc::new(TurnHold {
         turn: sh.turn.clone(),
-        held: AtomicBool::new(false),
+        me: index,
+        polling: AtomicBool::new(false),
+        keep: AtomicBool::new(false),
     });
     if sh.oneshot {
         let h2 = hold.clone();
-        h.set_on_busy(Box::new(move || h2.release()));
+        h.set_on_busy(Box::new(move |b| h2.on_busy(b)));
     }
     // With several threads, take one event at a time so the others get the rest.
     let max_events = if sh.oneshot { 1 } else { events.len() };
@@ -377,27 +352,43 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
         if sh.stopping() && sh.lock().live() == 0 {
             break;
         }
+        let keep = sh.oneshot && pace.keep_turn();
+        hold.keep.store(keep, Ordering::Relaxed);
         // With several threads, look for ready work first without letting go of the GIL: under
         // load the thread holding it goes on serving instead of handing it over on every request
-        // (a futex round trip and two context switches each time). A thread that has waited for
-        // the GIL for a while gets it at this request boundary (`Handler::contended`), well before
-        // CPython's 5 ms forced switch would take it mid-request. Only when nothing is ready does
-        // the thread let go and block.
-        let mut n = if sh.oneshot && !h.contended() {
-            sh.epoll
-                .wait(&mut events[..max_events], EpollTimeout::ZERO)
-                .unwrap_or(0)
-        } else {
-            0
-        };
+        // (a futex round trip and two context switches each time). While turns are kept only the
+        // thread whose turn it is looks (so one thread serves the round). A thread that has
+        // waited for the GIL for a while gets it at this request boundary (`Handler::contended`),
+        // well before CPython's 5 ms forced switch would take it mid-request; the turn goes with
+        // it. Only when nothing is ready does the thread let go and block.
+        let mut n = 0;
+        if sh.oneshot {
+            if h.contended() {
+                sh.turn.hand_over(index);
+            } else if !keep || sh.turn.owned_by(index) {
+                n = sh
+                    .epoll
+                    .wait(&mut events[..max_events], EpollTimeout::ZERO)
+                    .unwrap_or(0);
+            }
+        }
         if n == 0 {
+            // About to block: what this round finished goes out first.
+            flush_deferred(mine, sh, h);
+            let mut took_from = None;
+            hold.polling.store(true, Ordering::Relaxed);
             h.unlocked(&mut || {
                 // One thread at a time waits for new work; the others wait for their turn.
-                if sh.oneshot && !hold.held.load(Ordering::Acquire) {
-                    if !sh.turn.take(SWEEP_EVERY) {
-                        return;
+                if sh.oneshot && !sh.turn.owned_by(index) {
+                    match sh.turn.take(index, SWEEP_EVERY) {
+                        Took::No => return,
+                        Took::Yes => {}
+                        Took::From(other) => {
+                            // Its responses may be waiting for it: write them first.
+                            took_from = Some(other);
+                            return;
+                        }
                     }
-                    hold.held.store(true, Ordering::Release);
                 }
                 n = match sh.epoll.wait(
                     &mut events[..max_events],
@@ -411,6 +402,10 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
                     }
                 };
             });
+            hold.polling.store(false, Ordering::Relaxed);
+            if let Some(other) = took_from.and_then(|o| sh.deferred.get(o)) {
+                flush_deferred(other, sh, h);
+            }
         }
         for ev in &events[..n] {
             let t = ev.data();
@@ -423,27 +418,31 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
                     let _ = sh.epoll.delete(sh.wake.as_fd());
                 }
             } else if t & CONN_BIT != 0 {
-                on_conn(sh, h, &mut ctx, t, &mut deferred);
-                if deferred.overdue() {
-                    deferred.flush(sh, h);
+                on_conn(sh, h, &mut ctx, (index, t), mine, &mut pace);
+                if overdue(mine) {
+                    flush_deferred(mine, sh, h);
                 }
             } else if let Some(l) = sh.listeners.get(t as usize) {
                 on_listener(sh, h, &mut ctx, t as usize, l);
+                if sh.oneshot {
+                    sh.turn.served(index);
+                }
             }
             if ctx.finished > 0 {
                 after_requests(sh, &mut ctx);
             }
         }
-        deferred.flush(sh, h);
-        // Done with what this wait brought (the app was not needed, or nothing came): the next
-        // thread may wait for work.
-        hold.release();
+        if !sh.oneshot {
+            // One thread: the poll round is over.
+            flush_deferred(mine, sh, h);
+        }
         if let Some(c) = ctl {
             c.handle.beat();
         }
         maybe_sweep(sh);
     }
-    hold.release();
+    flush_deferred(mine, sh, h);
+    sh.turn.release(index);
 }
 
 /// Count finished requests and recycle the worker when max-requests or reload-on-rss says so.
@@ -582,8 +581,6 @@ struct Deferred {
     conns: Vec<(u64, Box<Conn>, Instant)>,
     /// When the oldest of them finished.
     since: Option<Instant>,
-    /// Moving average of the time one connection's turn takes (mostly the app), in ns.
-    turn_ns: u64,
 }
 
 /// The longest a finished response waits for the rest of its poll round.
@@ -593,56 +590,135 @@ const MAX_DEFER: Duration = Duration::from_millis(1);
 /// app a round holds few responses, and each would wait longer for the others.
 const DEFER_BELOW_NS: u64 = 500_000;
 
-impl Deferred {
-    /// Whether the responses of the coming turn may wait for the end of the round.
-    fn allowed(&self) -> bool {
-        self.turn_ns < DEFER_BELOW_NS
-    }
+/// With several threads, keep the poll turn while serving only when requests spend at least
+/// this share (percent) of their time on the CPU: an app that waits on I/O needs the other
+/// threads to pick up new work meanwhile.
+const KEEP_TURN_CPU_PCT: u64 = 75;
 
-    /// Fold one turn's duration into the average (weight 1/8: a few slow turns turn gathering off).
-    fn record(&mut self, took: Duration) {
-        let ns = took.as_nanos().min(u64::MAX as u128) as u64;
-        self.turn_ns = self.turn_ns - self.turn_ns / 8 + ns / 8;
-    }
+/// One in this many connection turns also reads the thread's CPU clock (a syscall) for [`Pace`].
+const CPU_SAMPLE_EVERY: u32 = 8;
 
-    fn push(&mut self, t: u64, conn: Box<Conn>, deadline: Instant) {
-        if self.since.is_none() {
-            self.since = Some(Instant::now());
-        }
-        self.conns.push((t, conn, deadline));
-    }
+/// How long this thread's connection turns take (mostly the app), and how much of it is CPU.
+struct Pace {
+    /// Moving average of a turn's duration, in ns.
+    turn_ns: u64,
+    /// Moving average of the CPU share of sampled turns, in percent.
+    cpu_pct: u64,
+    turns: u32,
+}
 
-    fn overdue(&self) -> bool {
-        self.since.is_some_and(|t| t.elapsed() >= MAX_DEFER)
-    }
-
-    /// Write every waiting response and give the connections back to the poller.
-    fn flush(&mut self, sh: &Shared, h: &mut dyn Handler) {
-        self.since = None;
-        for (t, mut conn, deadline) in self.conns.drain(..) {
-            let u: &dyn Unlocker = h;
-            if conn.flush_deferred(u).is_err() || sh.stopping() {
-                drop(sh.lock().remove(t));
-                drop(conn);
-            } else {
-                put_back(sh, t, conn, deadline);
-            }
+impl Default for Pace {
+    fn default() -> Self {
+        // Optimistic until measured: short and CPU-bound.
+        Pace {
+            turn_ns: 0,
+            cpu_pct: 100,
+            turns: 0,
         }
     }
 }
 
-fn on_conn(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, t: u64, deferred: &mut Deferred) {
+impl Pace {
+    /// Whether the responses of the coming turn may wait for the end of the round.
+    fn gather(&self) -> bool {
+        self.turn_ns < DEFER_BELOW_NS
+    }
+
+    /// Whether a thread serving keeps the poll turn (several threads). Long CPU-bound requests
+    /// too: a waiting thread takes the turn over after `TAKE_OVER_AFTER` anyway.
+    fn keep_turn(&self) -> bool {
+        self.cpu_pct >= KEEP_TURN_CPU_PCT
+    }
+
+    /// Whether this turn's CPU time is sampled.
+    fn sample(&mut self) -> bool {
+        self.turns = self.turns.wrapping_add(1);
+        self.turns.is_multiple_of(CPU_SAMPLE_EVERY)
+    }
+
+    /// Fold one turn in (weight 1/8: a few slow turns turn gathering off).
+    fn record(&mut self, took: Duration, cpu: Option<Duration>) {
+        let ns = took.as_nanos().min(u64::MAX as u128) as u64;
+        self.turn_ns = self.turn_ns - self.turn_ns / 8 + ns / 8;
+        if let Some(cpu) = cpu {
+            let pct = (cpu.as_nanos() * 100 / took.as_nanos().max(1)).min(100) as u64;
+            self.cpu_pct = self.cpu_pct - self.cpu_pct / 4 + pct / 4;
+        }
+    }
+}
+
+/// This thread's CPU time.
+fn thread_cpu() -> Option<Duration> {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .ok()
+        .map(Duration::from)
+}
+
+fn lock_deferred(d: &Mutex<Deferred>) -> MutexGuard<'_, Deferred> {
+    d.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn defer(d: &Mutex<Deferred>, t: u64, conn: Box<Conn>, deadline: Instant) {
+    let mut d = lock_deferred(d);
+    if d.since.is_none() {
+        d.since = Some(Instant::now());
+    }
+    d.conns.push((t, conn, deadline));
+}
+
+fn overdue(d: &Mutex<Deferred>) -> bool {
+    lock_deferred(d)
+        .since
+        .is_some_and(|t| t.elapsed() >= MAX_DEFER)
+}
+
+/// Write every waiting response of `d` and give the connections back to the poller.
+fn flush_deferred(d: &Mutex<Deferred>, sh: &Shared, h: &mut dyn Handler) {
+    let conns = {
+        let mut d = lock_deferred(d);
+        if d.conns.is_empty() {
+            return;
+        }
+        d.since = None;
+        std::mem::take(&mut d.conns)
+    };
+    for (t, mut conn, deadline) in conns {
+        let u: &dyn Unlocker = h;
+        if conn.flush_deferred(u).is_err() || sh.stopping() {
+            drop(sh.lock().remove(t));
+            drop(conn);
+        } else {
+            put_back(sh, t, conn, deadline);
+        }
+    }
+}
+
+fn on_conn(
+    sh: &Shared,
+    h: &mut dyn Handler,
+    ctx: &mut ThreadCtx,
+    (index, t): (usize, u64),
+    mine: &Mutex<Deferred>,
+    pace: &mut Pace,
+) {
     let Some(mut conn) = sh.lock().take(t) else {
         return;
     };
     let stopping = || sh.stopping();
-    let defer = ctx.defer_writes;
-    ctx.defer_writes = defer && deferred.allowed();
-    let started = defer.then(Instant::now);
+    // With several threads, gathering needs the turn kept (else the round is one request).
+    ctx.defer_writes = pace.gather() && (!sh.oneshot || pace.keep_turn());
+    // The CPU share only matters for the turn (several threads).
+    let cpu0 = if sh.oneshot && pace.sample() {
+        thread_cpu()
+    } else {
+        None
+    };
+    let started = Instant::now();
     let after = conn.drive(h, ctx, &sh.settings.serve, &stopping);
-    ctx.defer_writes = defer;
-    if let Some(t0) = started {
-        deferred.record(t0.elapsed());
+    let cpu = cpu0.and_then(|c0| Some(thread_cpu()?.saturating_sub(c0)));
+    pace.record(started.elapsed(), cpu);
+    if sh.oneshot {
+        sh.turn.served(index);
     }
     match after {
         After::Close => {
@@ -651,7 +727,7 @@ fn on_conn(sh: &Shared, h: &mut dyn Handler, ctx: &mut ThreadCtx, t: u64, deferr
             drop(sh.lock().remove(t));
             drop(conn);
         }
-        After::Wait(deadline) if conn.has_deferred() => deferred.push(t, conn, deadline),
+        After::Wait(deadline) if conn.has_deferred() => defer(mine, t, conn, deadline),
         After::Wait(deadline) => put_back(sh, t, conn, deadline),
     }
 }

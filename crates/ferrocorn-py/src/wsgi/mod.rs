@@ -23,6 +23,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use ferrocorn_config::Config;
+use ferrocorn_server::app::Busy;
 use ferrocorn_server::{log, App, Exchange, Handler, Outcome, Unlocker};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -189,7 +190,7 @@ struct PyHandler<'a> {
     in_app: bool,
     /// Called once the GIL is taken for an app call, or before the server blocks outside one
     /// (see `Handler::set_on_busy`).
-    on_busy: Option<Box<dyn Fn()>>,
+    on_busy: Option<Box<dyn Fn(Busy)>>,
     /// The GIL kept after an app call (the state `PyGILState_Ensure` returned): this thread holds
     /// it outside any PyO3 scope until `let_go`.
     kept: Cell<Option<ffi::PyGILState_STATE>>,
@@ -291,11 +292,10 @@ impl Unlocker for PyHandler<'_> {
         } else {
             // The server is about to block (epoll, draining a body, a static file to a slow
             // client): let go of a kept GIL and do not take it back; the next app call will. And
-            // let another thread wait for new work meanwhile (the worker's own epoll wait takes
-            // the turn again inside `f`).
+            // tell the worker, which may let another thread wait for new work meanwhile.
             self.let_go();
             if let Some(busy) = &self.on_busy {
-                busy();
+                busy(Busy::Blocking);
             }
             f()
         }
@@ -309,14 +309,14 @@ impl Handler for PyHandler<'_> {
                 >= HAND_OVER_AFTER_US
     }
 
-    fn set_on_busy(&mut self, f: Box<dyn Fn()>) {
+    fn set_on_busy(&mut self, f: Box<dyn Fn(Busy)>) {
         self.on_busy = Some(f);
     }
 
     fn handle(&mut self, ex: &mut Exchange) -> Outcome {
         self.take_gil();
         if let Some(f) = &self.on_busy {
-            f();
+            f(Busy::Serving);
         }
         // The GIL is held: this `attach` only opens PyO3's scope on it (a nested Ensure).
         Python::attach(|py| {
