@@ -1,10 +1,11 @@
 //! A worker process's request loop: `--threads N` threads share one epoll set (leader/follower).
 //!
-//! Whichever thread is idle waits in `epoll_wait`; the thread that gets a connection's event reads,
-//! parses, calls the app and writes the response itself — no hand-off between threads. With more
-//! than one thread, connections are registered `EPOLLONESHOT` so exactly one thread owns a
-//! connection at a time and re-arms it when done; with one thread, that re-arm is skipped.
-//! Only a thread that is idle accepts, so a busy worker leaves new connections to its siblings.
+//! The thread whose poll turn it is ([`crate::poll_turn`]) waits in `epoll_wait`; the thread that
+//! gets a connection's event reads, parses, calls the app and writes the response itself — no
+//! hand-off between threads. With more than one thread, connections are registered
+//! `EPOLLONESHOT` so exactly one thread owns a connection at a time and re-arms it when done;
+//! with one thread, that re-arm is skipped. Only a thread that is not serving accepts, so a busy
+//! worker leaves new connections to its siblings.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
