@@ -18,7 +18,7 @@
 //! [`PollTurn::serving`].
 //!
 //! One waiting thread (the watcher) wakes up while an app call runs, to check for a take-over;
-//! the others sleep until the turn is free. With no app call for [`DOZE_AFTER`], the watcher
+//! the others sleep until the turn is free. With no app call for `DOZE_AFTER` (20 ms), the watcher
 //! sleeps too, until the next app call begins.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
