@@ -25,8 +25,9 @@ from rawhttp import Conn, ConnectionClosed, build_request  # noqa: E402
 ferrocorn_only = pytest.mark.ferrocorn_only
 
 
-def test_every_connection_of_a_round_gets_its_own_responses(serve):
-    srv = serve("echo")
+@pytest.mark.parametrize("threads", ["1", "4"])  # 4: the serving thread keeps the poll turn
+def test_every_connection_of_a_round_gets_its_own_responses(serve, threads):
+    srv = serve("echo", "--threads", threads)
     conns = [Conn(srv) for _ in range(48)]
     try:
         for rnd in range(15):
