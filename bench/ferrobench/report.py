@@ -91,6 +91,11 @@ def _num(value: float | None, digits: int = 0) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+def _cpu(value: float | None) -> str:
+    """CPU µs per request: one decimal below 20 µs, where servers differ by fractions."""
+    return _num(value, 1 if value is not None and value < 20 else 0)
+
+
 def _new_conn(row: Row) -> str:
     value = row.new_conn_ms()
     if value is None:
@@ -113,7 +118,7 @@ def format_row(row: Row, baseline_rps: float | None) -> list[str]:
     failed_runs = f" ({len(row.failures)} run(s) failed)" if row.failures else ""
     return [
         row.label, _num(rps), "–" if spread is None else f"±{spread:.1f}%", ratio,
-        _ms(row.median("p50_ms")), _ms(row.median("p99_ms")), _num(row.median("cpu_us_per_req")),
+        _ms(row.median("p50_ms")), _ms(row.median("p99_ms")), _cpu(row.median("cpu_us_per_req")),
         _num(row.median("rss_mib"), 1), _new_conn(row), f"{errors}{failed_runs}",
         _num(row.median("starved_conns")),
     ]
