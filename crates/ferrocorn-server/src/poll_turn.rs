@@ -1,6 +1,8 @@
 //! Which of a worker's request threads waits for new work (`--threads` > 1).
 //!
-//! Only the thread whose turn it is polls for new work. While its requests are short and use the
+//! Only the thread whose turn it is polls for new work, so at most one thread at a time queues
+//! for the GIL with a connection in hand (CPython wakes an arbitrary waiter when the GIL is
+//! dropped; with several queued, one connection could lose that race again and again). While its requests are short and use the
 //! CPU (the worker measures that), the thread that serves keeps the turn: it finds the next ready
 //! request itself, so one thread serves a whole poll round with the GIL and can gather the
 //! round's responses, as `--threads 1` does. The other threads sleep. Two things pass the turn on:

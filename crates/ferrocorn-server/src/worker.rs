@@ -187,7 +187,7 @@ struct TurnHold {
     me: usize,
     /// The thread is about to wait for work itself: the handler's `Blocking` keeps the turn.
     polling: AtomicBool,
-    /// Keep the turn while serving (short CPU-bound requests, see [`Pace`]).
+    /// Keep the turn while serving (CPU-bound requests, see [`Pace`]).
     keep: AtomicBool,
 }
 
