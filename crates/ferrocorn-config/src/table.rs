@@ -484,6 +484,9 @@ pub static SETTINGS: &[Setting] = &[
         flags: &["threads"],
         ini: &["threads"],
         meta: "INT",
+        doc: "Threads overlap requests that wait (I/O, sleeps), since the GIL is released \
+              meanwhile. For CPU-bound requests one thread serves while the others sleep, at \
+              about the cost of `--threads 1`. Use more workers (`-w`) to use more cores.",
         ..base(
             "threads",
             Section::Workers,
