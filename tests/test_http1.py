@@ -305,16 +305,18 @@ def test_error_responses_carry_date_and_server_headers(serve, start_server):
 # Expect: 100-continue
 # ---------------------------------------------------------------------------------------------
 
-def test_expect_100_continue_gets_interim_response_then_final(serve):
+@pytest.mark.parametrize("body", [b"hello world", bytes(range(256)) * 400],
+                         ids=["small", "100KiB"])  # 100 KiB: read from the socket into the app's bytes
+def test_expect_100_continue_gets_interim_response_then_final(serve, body):
     srv = serve("echo")
     with Conn(srv) as c:
-        c.send(build_request("POST", "/", headers=[("Content-Length", "11"), ("Expect", "100-continue")]))
+        c.send(build_request("POST", "/", headers=[("Content-Length", str(len(body))), ("Expect", "100-continue")]))
         # the client waits for the interim response before sending the body
         interim = c.read_until(b"\r\n\r\n")
         assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
-        c.send(b"hello world")
+        c.send(body)
         r = c.read_response()
-        assert r.status == 200 and r.body == b"hello world"
+        assert r.status == 200 and r.body == body
         assert r.informational == []  # exactly one 100 line was sent
         assert c.request("GET", "/next").header("X-Path") == "/next"
 

@@ -7,6 +7,7 @@
 //! second BEGIN_REQUEST, ABORT_REQUEST — are answered on the spot).
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -88,6 +89,14 @@ impl std::fmt::Display for BodyError {
             BodyError::Protocol(code, reason) => write!(f, "{code} {reason}"),
         }
     }
+}
+
+/// The client closed the connection in the middle of the body.
+fn ended_early() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "client closed before the body ended",
+    )
 }
 
 /// Connection input buffer and body reader (see module docs).
@@ -231,13 +240,7 @@ impl BodyReader {
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
         self.make_room();
         match sock::read_some(&*sock, &mut self.buf[self.end..]) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "client closed before the body ended",
-                )
-                .into())
-            }
+            Ok(0) => return Err(ended_early().into()),
             Ok(n) => {
                 self.end += n;
                 return Ok(n);
@@ -245,20 +248,77 @@ impl BodyReader {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e.into()),
         }
-        if self.expect_continue && !self.continue_sent && !head_sent {
-            sock::write_all(&*sock, b"HTTP/1.1 100 Continue\r\n\r\n", self.timeout, u)?;
-            self.continue_sent = true;
-        }
+        self.continue_if_owed(&sock, u, head_sent)?;
         let n = sock::read_wait(&*sock, &mut self.buf[self.end..], self.timeout, u)?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "client closed before the body ended",
-            )
-            .into());
+            return Err(ended_early().into());
         }
         self.end += n;
         Ok(n)
+    }
+
+    /// Before the first wait for the body: send `100 Continue` if the client asked for it and
+    /// the response has not started.
+    fn continue_if_owed(
+        &mut self,
+        sock: &Socket,
+        u: &dyn Unlocker,
+        head_sent: bool,
+    ) -> io::Result<()> {
+        if self.expect_continue && !self.continue_sent && !head_sent {
+            sock::write_all(sock, b"HTTP/1.1 100 Continue\r\n\r\n", self.timeout, u)?;
+            self.continue_sent = true;
+        }
+        Ok(())
+    }
+
+    /// Read Content-Length body bytes from the socket straight into `dst` (at most its length and
+    /// what is left of the body), skipping the connection buffer and the copy out of it. `None`
+    /// when that does not apply (body bytes are buffered already, another framing, the body is
+    /// over): use [`BodyReader::read`] then. Waits, and sends `100 Continue`, as `read` does.
+    pub fn read_direct(
+        &mut self,
+        dst: &mut [MaybeUninit<u8>],
+        u: &dyn Unlocker,
+        head_sent: bool,
+    ) -> Option<Result<usize, BodyError>> {
+        let Framing::Length { remaining } = self.framing else {
+            return None;
+        };
+        if self.pos < self.end || remaining == 0 || dst.is_empty() {
+            return None;
+        }
+        let sock = self.sock.clone()?;
+        let want = dst
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let dst = &mut dst[..want];
+        let got = loop {
+            match sock.recv(dst) {
+                Ok(0) => break Err(ended_early()),
+                Ok(n) => break Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let waited = self
+                        .continue_if_owed(&sock, u, head_sent)
+                        .and_then(|()| sock::wait(&*sock, sock::Ready::Read, self.timeout, u));
+                    if let Err(e) = waited {
+                        break Err(e);
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        Some(match got {
+            Ok(n) => {
+                self.framing = Framing::Length {
+                    remaining: remaining - n as u64,
+                };
+                self.consumed += n as u64;
+                Ok(n)
+            }
+            Err(e) => Err(e.into()),
+        })
     }
 
     /// Return up to `max` body bytes (at least one unless the body is over: empty slice = end of body).
@@ -486,5 +546,69 @@ mod tests {
         // What came with the head, then the rest at once (a socketpair holds it all).
         assert_eq!(pieces.len(), 2, "pieces: {pieces:?}");
         assert_eq!(pieces[0], 8192 - head.len());
+    }
+
+    /// `read_direct` reads a Content-Length body into the caller's memory without touching the
+    /// buffer, never past the body (the next request stays for the head parser), and declines
+    /// while body bytes are buffered.
+    #[test]
+    fn read_direct_stops_at_the_end_of_the_body() {
+        let (a, mut peer) = UnixStream::pair().expect("socketpair");
+        a.set_nonblocking(true).expect("nonblocking");
+        let mut body = BodyReader::new(Arc::new(Socket::from(a)), Duration::from_secs(5));
+        let head = b"POST / HTTP/1.1\r\nContent-Length: 40000\r\n\r\n";
+        let data: Vec<u8> = (0..40000u32).map(|i| (i % 253) as u8).collect();
+        let next = b"GET /next HTTP/1.1\r\n\r\n";
+        peer.write_all(head).expect("write");
+        while body.buffer().len() < head.len() {
+            body.fill_nonblocking(head.len()).expect("head read");
+        }
+        body.begin(head.len(), Framing::Length { remaining: 40000 }, false);
+        let mut out = vec![MaybeUninit::<u8>::uninit(); 65536];
+        let mut got: Vec<u8> = Vec::new();
+        // The rest of the body and the next request arrive while the reader waits.
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            peer.write_all(&data).expect("write");
+            peer.write_all(next).expect("write");
+            (peer, data)
+        });
+        while !body.is_complete() {
+            let n = body
+                .read_direct(&mut out, &NoLock, false)
+                .expect("applies")
+                .expect("read");
+            // SAFETY (test): read_direct initialised the first `n` bytes.
+            got.extend(out[..n].iter().map(|b| unsafe { b.assume_init() }));
+        }
+        let (_peer, data) = writer.join().expect("writer");
+        assert_eq!(got, data);
+        assert_eq!(body.consumed(), 40000);
+        assert!(
+            body.read_direct(&mut out, &NoLock, false).is_none(),
+            "body over"
+        );
+        body.finish();
+        while body.buffer().len() < next.len() {
+            body.fill_nonblocking(8192).expect("next head");
+        }
+        assert_eq!(body.buffer(), next);
+    }
+
+    #[test]
+    fn read_direct_declines_while_body_bytes_are_buffered() {
+        let (a, mut peer) = UnixStream::pair().expect("socketpair");
+        a.set_nonblocking(true).expect("nonblocking");
+        let mut body = BodyReader::new(Arc::new(Socket::from(a)), Duration::from_secs(5));
+        let head = b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n";
+        peer.write_all(head).expect("write");
+        peer.write_all(b"0123456789").expect("write");
+        while body.buffer().len() < head.len() + 10 {
+            body.fill_nonblocking(8192).expect("read");
+        }
+        body.begin(head.len(), Framing::Length { remaining: 10 }, false);
+        let mut out = vec![MaybeUninit::<u8>::uninit(); 64];
+        assert!(body.read_direct(&mut out, &NoLock, false).is_none());
+        assert_eq!(body.read(64, &NoLock, false).expect("read"), b"0123456789");
     }
 }

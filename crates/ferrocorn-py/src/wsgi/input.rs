@@ -3,6 +3,8 @@
 //! Bytes already in the connection buffer are returned without a syscall; when it has to wait for
 //! the client it releases the GIL. `read(n)` fills the result in as few waits as the network allows.
 
+use std::mem::MaybeUninit;
+
 use ferrocorn_server::body::{BodyError, BodyReader};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -13,6 +15,9 @@ use crate::wsgi::start_response::StartResponse;
 
 /// Largest block read at once when the caller asked for "everything".
 const BLOCK: usize = 64 * 1024;
+
+/// A `read(n)` still wanting this much goes from the socket straight into its result.
+const DIRECT_READ_MIN: usize = 16 * 1024;
 
 #[pyclass(module = "ferrocorn._ferrocorn")]
 pub struct InputStream {
@@ -65,6 +70,23 @@ impl Fill {
         // and `off + n <= len`.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(self.off), n) };
         self.off += n;
+    }
+
+    /// The part not written yet, to be filled in place (then [`Fill::advance`]).
+    fn rest(&mut self) -> &mut [MaybeUninit<u8>] {
+        // SAFETY: `ptr + off .. ptr + len` is writable memory of a bytes object nobody else sees
+        // yet; `MaybeUninit<u8>` makes no claim about its contents.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.ptr.add(self.off).cast::<MaybeUninit<u8>>(),
+                self.len - self.off,
+            )
+        }
+    }
+
+    /// Count `n` bytes written in place through [`Fill::rest`].
+    fn advance(&mut self, n: usize) {
+        self.off = (self.off + n).min(self.len);
     }
 }
 
@@ -129,6 +151,13 @@ impl InputStream {
             .as_mut()
             .ok_or_else(|| PyValueError::new_err("I/O operation on a finished request"))?;
         let bytes = bytes_filled_by(py, n, |dst, off| {
+            // Most of a big body is read from the socket straight into the result.
+            if n - off >= DIRECT_READ_MIN {
+                if let Some(got) = body.read_direct(dst.rest(), &Unlock(py), head_sent) {
+                    dst.advance(got.map_err(|e| body_err(client_error, e))?);
+                    return Ok(());
+                }
+            }
             let chunk = match body.read(n - off, &Unlock(py), head_sent) {
                 Ok(c) => c,
                 Err(e) => return Err(body_err(client_error, e)),
