@@ -799,3 +799,53 @@ fn graceful_stop(sh: &Shared) {
             std::process::exit(0);
         });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    #[test]
+    fn a_fresh_thread_keeps_the_turn_and_gathers() {
+        let p = Pace::default();
+        assert!(p.keep_turn());
+        assert!(p.gather());
+    }
+
+    #[test]
+    fn turns_that_wait_on_io_pass_the_turn_on() {
+        let mut p = Pace::default();
+        // 1 ms turns of which 0.1 ms is CPU (a database call), sampled.
+        for _ in 0..8 {
+            p.record(us(1000), Some(us(100)));
+        }
+        assert!(!p.keep_turn());
+        assert!(!p.gather(), "1 ms turns are too slow to gather");
+        // Back to short CPU-bound turns: the turn is kept again.
+        for _ in 0..16 {
+            p.record(us(100), Some(us(95)));
+        }
+        assert!(p.keep_turn());
+        assert!(p.gather());
+    }
+
+    #[test]
+    fn long_cpu_bound_turns_keep_the_turn_without_gathering() {
+        let mut p = Pace::default();
+        for _ in 0..16 {
+            p.record(us(600), Some(us(590)));
+        }
+        assert!(p.keep_turn());
+        assert!(!p.gather());
+    }
+
+    #[test]
+    fn one_turn_in_eight_is_sampled() {
+        let mut p = Pace::default();
+        let sampled = (0..64).filter(|_| p.sample()).count();
+        assert_eq!(sampled, 64 / CPU_SAMPLE_EVERY as usize);
+    }
+}
