@@ -182,6 +182,8 @@ def _load(running: procs.RunningServer, scenario: Scenario, opts: Options) -> Me
         new_conn_ms=probe_result.ms, new_conn_after_load=probe_result.answered_after_load,
         new_conn_error=probe_result.error, errors=wrk.errors, socket_errors=wrk.socket_errors,
         non_2xx=wrk.non_2xx, starved_conns=sampler.starved, load_avg=load_avg,
+        wrk_cpu_pct=(wrk.cpu_seconds / (wrk.seconds * opts.wrk_threads) * 100
+                     if wrk.cpu_seconds is not None and wrk.seconds else None),
     )
 
 
@@ -320,7 +322,8 @@ def print_report(opts: Options, table: dict[str, list[Row]], notes: list[str], e
           "new-conn ms: a fresh connection opened half-way through the load; * = answered only as the "
           "load ended (so under load it would have waited longer); >10s = no answer within 10 s. errors: wrk socket errors + non-2xx/3xx, "
           "summed over all runs. starved: wrk connections that got no byte from 30% to 90% of a run "
-          "(wrk counts them nowhere).")
+          "(wrk counts them nowhere). wrk CPU: the load generator's own CPU over the run, % of its "
+          "threads' cores; ! = 95% or more: wrk, not the server, set the req/s (compare CPU µs/req).")
 
 
 def save_json(opts: Options, table: dict[str, list[Row]], notes: list[str], env: dict) -> Path:

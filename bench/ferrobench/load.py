@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import resource
 import subprocess
 import threading
 import time
@@ -26,6 +27,7 @@ class WrkResult:
     socket_errors: int = 0
     non_2xx: int = 0
     raw: str = ""
+    cpu_seconds: float | None = None  # wrk's own user + system CPU time over its run
 
     @property
     def errors(self) -> int:
@@ -67,10 +69,15 @@ def wrk_command(url: str, duration: float, connections: int, threads: int,
 
 
 def run_wrk(cmd: list[str], duration: float) -> WrkResult:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0 or "requests in" not in proc.stdout:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
-    return parse_wrk(proc.stdout)
+    result = parse_wrk(proc.stdout)
+    # Children reaped meanwhile (ss, the probe's helpers) are short-lived; wrk dominates this.
+    result.cpu_seconds = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return result
 
 
 # --- starved connections --------------------------------------------------------------------

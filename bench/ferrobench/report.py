@@ -27,6 +27,7 @@ class Measurement:
     non_2xx: int
     starved_conns: int | None        # open all through the sampling window, yet sent nothing
     load_avg: float
+    wrk_cpu_pct: float | None = None  # wrk's CPU over the run, % of its threads' cores
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -67,7 +68,8 @@ class Row:
             "cpu_us_per_req": self.median("cpu_us_per_req"), "rss_mib": self.median("rss_mib"),
             "new_conn_ms": _finite_or_none(self.new_conn_ms()),
             "errors_total": sum(m.errors for m in self.runs),
-            "starved_conns": self.median("starved_conns"), "failures": self.failures,
+            "starved_conns": self.median("starved_conns"), "wrk_cpu_pct": self.median("wrk_cpu_pct"),
+            "failures": self.failures,
         }
 
 
@@ -78,7 +80,7 @@ def _finite_or_none(value: float | None) -> float | None:
 # --- formatting --------------------------------------------------------------------------------
 
 COLUMNS = ["server", "req/s", "spread", "ratio vs ferrocorn", "p50", "p99", "CPU µs/req",
-           "RSS MiB", "new-conn ms", "errors", "starved"]
+           "RSS MiB", "new-conn ms", "errors", "starved", "wrk CPU"]
 
 
 def _ms(value: float | None) -> str:
@@ -94,6 +96,13 @@ def _num(value: float | None, digits: int = 0) -> str:
 def _cpu(value: float | None) -> str:
     """CPU µs per request: one decimal below 20 µs, where servers differ by fractions."""
     return _num(value, 1 if value is not None and value < 20 else 0)
+
+
+def _wrk_cpu(value: float | None) -> str:
+    """The load generator's CPU; a `!` from 95% on: wrk, not the server, set the req/s."""
+    if value is None:
+        return "–"
+    return f"{value:.0f}%" + ("!" if value >= 95 else "")
 
 
 def _new_conn(row: Row) -> str:
@@ -120,7 +129,7 @@ def format_row(row: Row, baseline_rps: float | None) -> list[str]:
         row.label, _num(rps), "–" if spread is None else f"±{spread:.1f}%", ratio,
         _ms(row.median("p50_ms")), _ms(row.median("p99_ms")), _cpu(row.median("cpu_us_per_req")),
         _num(row.median("rss_mib"), 1), _new_conn(row), f"{errors}{failed_runs}",
-        _num(row.median("starved_conns")),
+        _num(row.median("starved_conns")), _wrk_cpu(row.median("wrk_cpu_pct")),
     ]
 
 
