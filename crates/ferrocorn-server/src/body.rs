@@ -516,13 +516,19 @@ mod tests {
     use std::io::Write;
     use std::os::unix::net::UnixStream;
 
+    /// A reader on one end of a socket pair, and the other end (the client).
+    fn reader() -> (BodyReader, UnixStream) {
+        let (a, peer) = UnixStream::pair().expect("socketpair");
+        a.set_nonblocking(true).expect("nonblocking");
+        let body = BodyReader::new(Arc::new(Socket::from(a)), Duration::from_secs(5));
+        (body, peer)
+    }
+
     /// A 64 KiB Content-Length body that is all there is read in big pieces, not in pieces the
     /// size of the head's 8 KiB buffer (eight `read`s per upload cost 15% of the echo benchmark).
     #[test]
     fn a_length_body_is_read_in_pieces_as_big_as_what_is_left() {
-        let (a, mut peer) = UnixStream::pair().expect("socketpair");
-        a.set_nonblocking(true).expect("nonblocking");
-        let mut body = BodyReader::new(Arc::new(Socket::from(a)), Duration::from_secs(5));
+        let (mut body, mut peer) = reader();
         let head = b"POST / HTTP/1.1\r\nContent-Length: 65536\r\n\r\n";
         let data: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
         peer.write_all(head).expect("write");
@@ -549,13 +555,10 @@ mod tests {
     }
 
     /// `read_direct` reads a Content-Length body into the caller's memory without touching the
-    /// buffer, never past the body (the next request stays for the head parser), and declines
-    /// while body bytes are buffered.
+    /// buffer, and never past the body (the next request stays for the head parser).
     #[test]
     fn read_direct_stops_at_the_end_of_the_body() {
-        let (a, mut peer) = UnixStream::pair().expect("socketpair");
-        a.set_nonblocking(true).expect("nonblocking");
-        let mut body = BodyReader::new(Arc::new(Socket::from(a)), Duration::from_secs(5));
+        let (mut body, mut peer) = reader();
         let head = b"POST / HTTP/1.1\r\nContent-Length: 40000\r\n\r\n";
         let data: Vec<u8> = (0..40000u32).map(|i| (i % 253) as u8).collect();
         let next = b"GET /next HTTP/1.1\r\n\r\n";
@@ -597,9 +600,7 @@ mod tests {
 
     #[test]
     fn read_direct_declines_while_body_bytes_are_buffered() {
-        let (a, mut peer) = UnixStream::pair().expect("socketpair");
-        a.set_nonblocking(true).expect("nonblocking");
-        let mut body = BodyReader::new(Arc::new(Socket::from(a)), Duration::from_secs(5));
+        let (mut body, mut peer) = reader();
         let head = b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n";
         peer.write_all(head).expect("write");
         peer.write_all(b"0123456789").expect("write");

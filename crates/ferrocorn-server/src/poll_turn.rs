@@ -156,11 +156,7 @@ impl PollTurn {
         if st.owner == Some(me) {
             st.owner = None;
             st.busy_since = Some(Instant::now());
-            if st.dozing {
-                st.dozing = false;
-                drop(st);
-                self.watch.notify_one();
-            }
+            self.wake_dozing_watcher(st);
         }
     }
 
@@ -173,11 +169,16 @@ impl PollTurn {
         }
         if st.owner == Some(me) {
             st.busy_since = Some(Instant::now());
-            if st.dozing {
-                st.dozing = false;
-                drop(st);
-                self.watch.notify_one();
-            }
+            self.wake_dozing_watcher(st);
+        }
+    }
+
+    /// A call (or hand-over) began: a watcher sleeping until then starts looking.
+    fn wake_dozing_watcher(&self, mut st: MutexGuard<'_, State>) {
+        if st.dozing {
+            st.dozing = false;
+            drop(st);
+            self.watch.notify_one();
         }
     }
 
