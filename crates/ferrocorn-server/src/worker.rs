@@ -374,7 +374,7 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
             }
         }
         if n == 0 {
-            // About to block (one thread: the poll round is over): what it finished goes out first.
+            // About to block: what this round finished goes out first.
             flush_deferred(mine, sh, h);
             let mut took_from = None;
             hold.polling.store(true, Ordering::Relaxed);
@@ -432,6 +432,10 @@ fn thread_loop(sh: &Shared, h: &mut dyn Handler, index: usize) {
             if ctx.finished > 0 {
                 after_requests(sh, &mut ctx);
             }
+        }
+        if !sh.oneshot {
+            // One thread: the poll round is over.
+            flush_deferred(mine, sh, h);
         }
         if let Some(c) = ctl {
             c.handle.beat();
