@@ -123,6 +123,12 @@ class Server:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def assert_worker_not_replaced(self):
+        """The first worker still serves: the master booted exactly one (it logs each boot before
+        the fork, so a replacement that answered a request already shows here)."""
+        boots = self.log.count("Booting worker with pid")
+        assert boots == 1, "a worker died and was replaced (%d boots):\n%s" % (boots, self.log)
+
     def stop(self, sig=signal.SIGTERM, timeout: float = 15.0) -> int:
         if self.proc.poll() is None:
             try:

@@ -62,6 +62,7 @@ def _assert_rejected_and_server_fine(srv, data: bytes, status: int, calls: Path 
     with Conn(srv) as c:
         r = c.request("GET", "/good")
         assert r.status == 200
+    srv.assert_worker_not_replaced()
     if calls is not None:
         assert _calls(calls) == ["GET /good"], "a rejected request reached the app"
 

@@ -41,6 +41,7 @@ def _rejected(srv, calls, data: bytes, status: int):
     assert closed, "connection left open after a %d" % status
     with Conn(srv) as c:
         assert c.request("GET", "/good").status == 200
+    srv.assert_worker_not_replaced()
     if calls is not None:
         assert _calls(calls) == ["GET /good"], "a rejected request reached the app"
 

@@ -33,9 +33,12 @@ def _value(env, key):
 
 
 def _wait_for_file(path: Path, timeout=5.0) -> str:
+    """The file's text once something was written to it, and again 0.3 s later (so a second
+    close() right after the first shows as two lines)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists() and path.read_text():
+            time.sleep(0.3)
             return path.read_text()
         time.sleep(0.02)
     raise AssertionError("%s was not written within %ss (close() not called?)" % (path, timeout))
@@ -453,6 +456,22 @@ def test_close_called_when_client_disconnects_mid_stream(serve, tmp_path):
     assert srv.alive()
 
 
+@pytest.mark.parametrize("mode", ["empty_then_raise", "lazy_bad_header"])
+def test_close_called_when_the_server_answers_500_for_the_iterable(serve, tmp_path, mode):
+    # The iterable failed before any header was due (an exception after b"", or start_response
+    # refusing a CR/LF header on first iteration): the server answers 500 itself, and must still
+    # call close() once.
+    srv = serve("closing")
+    marker = tmp_path / "closed"
+    with Conn(srv) as c:
+        r = c.request("GET", _closing_target(marker, mode))
+        assert r.status == 500
+        assert r.header("X-Injected") is None and b"must-not-be-sent" not in r.body
+    assert _wait_for_file(marker) == "closed\n"
+    with Conn(srv) as c:
+        assert c.request("GET", _closing_target(tmp_path / "next", "normal")).body == b"abc"
+
+
 def test_exception_before_headers_gives_500_and_logs_traceback(serve):
     srv = serve("error_before_headers")
     with Conn(srv) as c:
@@ -510,6 +529,21 @@ def test_file_wrapper_serves_file_with_content_length(serve, mib_file):
         assert r.header("Content-Length") == str(1024 * 1024)
         assert r.body == mib_file.read_bytes()
         assert c.request("GET", target).body == mib_file.read_bytes()  # and again on the same connection
+
+
+def test_file_wrapper_of_a_real_file_goes_by_sendfile(serve, mib_file, tmp_path):
+    # The file's read methods raise: a server that read it through Python (the iterable fallback)
+    # would fail the response. close() of the wrapper closes the file, once per request.
+    srv = serve("file_wrapper_sendfile_only")
+    marker = tmp_path / "closed"
+    target = "/?path=%s&marker=%s" % (quote(str(mib_file), safe=""), quote(str(marker), safe=""))
+    with Conn(srv, timeout=10) as c:
+        for _ in range(2):
+            r = c.request("GET", target)
+            assert r.status == 200 and r.header("Content-Length") == str(1024 * 1024)
+            assert r.body == mib_file.read_bytes()
+    assert _wait_for_file(marker) == "closed\nclosed\n"
+    assert "instead of sendfile" not in srv.log
 
 
 def test_file_wrapper_head_has_no_body(serve, mib_file):

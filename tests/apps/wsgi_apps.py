@@ -287,13 +287,24 @@ class ClosingIterable:
     ``?mode=normal`` (default): yields ``a``, ``b``, ``c``.
     ``?mode=raise``: yields ``a`` then raises.
     ``?mode=infinite``: yields 64 KiB chunks every 10 ms for up to 20 s (until the client leaves).
+    ``?mode=empty_then_raise``: yields ``b""`` then raises (the server can still answer 500).
+    ``?mode=lazy_bad_header``: calls start_response on first iteration with a header value holding
+    CR/LF, which start_response refuses (the server answers 500).
     """
 
-    def __init__(self, marker, mode):
+    def __init__(self, marker, mode, start_response=None):
         self.marker = marker
         self.mode = mode
+        self.start_response = start_response
 
     def __iter__(self):
+        if self.mode == "empty_then_raise":
+            yield b""
+            raise RuntimeError("failure after an empty chunk")
+        if self.mode == "lazy_bad_header":
+            self.start_response("200 OK", [("Content-Type", "text/plain"), ("X-Test", "a\r\nX-Injected: yes")])
+            yield b"must-not-be-sent"
+            return
         if self.mode == "raise":
             yield b"a"
             raise RuntimeError("failure during iteration")
@@ -313,8 +324,11 @@ class ClosingIterable:
 
 def closing(environ, start_response):
     p = _params(environ)
+    mode = p.get("mode", "normal")
+    if mode == "lazy_bad_header":
+        return ClosingIterable(p.get("marker"), mode, start_response)
     start_response("200 OK", [("Content-Type", "text/plain")])
-    return ClosingIterable(p.get("marker"), p.get("mode", "normal"))
+    return ClosingIterable(p.get("marker"), mode)
 
 
 def error_before_headers(environ, start_response):
@@ -338,6 +352,34 @@ def file_wrapper(environ, start_response):
     path = _params(environ)["path"]
     size = os.path.getsize(path)
     f = open(path, "rb")
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))])
+    return environ["wsgi.file_wrapper"](f, 65536)
+
+
+class _UnreadableFile(io.FileIO):
+    """A real file whose read methods raise: served correctly only if the server never reads it
+    through Python (sendfile on its fileno()). close() also appends to ``marker``."""
+
+    def __init__(self, path, marker):
+        super().__init__(path, "rb")
+        self.marker = marker
+
+    def read(self, *args):
+        raise RuntimeError("the server read the file through Python instead of sendfile")
+
+    readinto = readall = read
+
+    def close(self):
+        if not self.closed:
+            _touch(self.marker, "closed")
+        super().close()
+
+
+def file_wrapper_sendfile_only(environ, start_response):
+    """Like file_wrapper, around a file whose read() raises; ``?marker=`` records close()."""
+    p = _params(environ)
+    size = os.path.getsize(p["path"])
+    f = _UnreadableFile(p["path"], p.get("marker"))
     start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))])
     return environ["wsgi.file_wrapper"](f, 65536)
 
