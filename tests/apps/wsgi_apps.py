@@ -268,6 +268,39 @@ def empty_then_error(environ, start_response):
     return body()
 
 
+def stream_items(environ, start_response):
+    """A generator of ``?n=`` items, item ``i`` being ``?size=`` bytes of ``chr(65 + i % 26)``
+    (so order and loss show), ``?gap=`` seconds apart. ``?cl=`` the Content-Length: ``exact``
+    (default), ``none``, or a number (e.g. shorter than the items). ``?raise_after=K``: raise
+    after K items. ``?write_at=K``: call write(b"<w>") right before item K. ``?pause_at=K`` and
+    ``?pause=S``: sleep S seconds before item K."""
+    p = _params(environ)
+    n, size, gap = int(p.get("n", "16")), int(p.get("size", "65536")), float(p.get("gap", "0"))
+    raise_after = int(p["raise_after"]) if "raise_after" in p else None
+    write_at = int(p["write_at"]) if "write_at" in p else None
+    pause_at, pause = int(p.get("pause_at", "-1")), float(p.get("pause", "0"))
+    headers = [("Content-Type", "application/octet-stream")]
+    cl = p.get("cl", "exact")
+    if cl == "exact":
+        headers.append(("Content-Length", str(n * size + (3 if write_at is not None else 0))))
+    elif cl != "none":
+        headers.append(("Content-Length", cl))
+    write = start_response("200 OK", headers)
+
+    def body():
+        for i in range(n):
+            if raise_after is not None and i == raise_after:
+                raise RuntimeError("stream failed after %d items" % i)
+            if i == write_at:
+                write(b"<w>")
+            if gap and i:
+                time.sleep(gap)
+            if i == pause_at:
+                time.sleep(pause)
+            yield bytes([65 + i % 26]) * size
+    return body()
+
+
 def lazy_start_response(environ, start_response):
     """Calls start_response inside its generator, on first iteration."""
     def body():

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod conn_info;
 pub mod fastcgi;
 pub mod front;
+pub mod hold;
 pub mod http1;
 pub mod listener;
 pub mod log;

@@ -510,6 +510,45 @@ impl ResponseWriter {
         }
     }
 
+    /// Whether body pieces may be held and sent together by [`Self::write_pieces`]: an HTTP
+    /// response committed with a Content-Length, with body bytes still due (FastCGI frames every
+    /// write in records of its own, and a body without a length is often a live stream).
+    pub fn can_hold_pieces(&self) -> bool {
+        self.wire != Wire::FastCgi
+            && self.state == State::Committed
+            && matches!(self.framing, BodyFraming::Length(n) if self.body_bytes < n)
+    }
+
+    /// Body bytes still due by the Content-Length (`None` without one).
+    pub fn body_left(&self) -> Option<u64> {
+        match self.framing {
+            BodyFraming::Length(n) => Some(n.saturating_sub(self.body_bytes)),
+            _ => None,
+        }
+    }
+
+    /// Write several body pieces (after anything buffered) in one `writev`: one wake-up of the
+    /// peer for all of them instead of one per piece. Each is cut at the Content-Length like
+    /// [`Self::write`]; without a length they go through [`Self::write`] one by one.
+    pub fn write_pieces(&mut self, pieces: &[&[u8]], u: &dyn Unlocker) -> io::Result<()> {
+        if self.wire == Wire::FastCgi || !matches!(self.framing, BodyFraming::Length(_)) {
+            for p in pieces {
+                self.write(p, u)?;
+            }
+            return self.flush(u);
+        }
+        let mut cut: Vec<&[u8]> = Vec::with_capacity(pieces.len());
+        for p in pieces {
+            let take = (p.len() as u64).min(self.body_left().unwrap_or(0)) as usize;
+            if take == 0 {
+                break;
+            }
+            cut.push(&p[..take]);
+            self.body_bytes += take as u64;
+        }
+        self.flush_with(&cut, u)
+    }
+
     /// Send `len` bytes of an open file from `offset` with sendfile (never through Python).
     pub fn send_file<F: AsFd>(
         &mut self,
@@ -796,6 +835,55 @@ mod tests {
         w.commit();
         w.write(body, &NoLock)?;
         w.finish(&NoLock)
+    }
+
+    #[test]
+    fn write_pieces_sends_held_pieces_in_order_cut_at_the_content_length() {
+        let (sock, mut peer) = pair();
+        let mut w = ResponseWriter::new(sock, Duration::from_secs(5), "ferrocorn");
+        w.begin(Version::Http11, false, true, b"Date: x\r\n");
+        w.start(b"200 OK", 200);
+        w.header(b"Content-Length", b"10");
+        assert!(
+            !w.can_hold_pieces(),
+            "nothing may be held before the head is committed"
+        );
+        w.commit();
+        assert!(w.can_hold_pieces());
+        w.write(b"ab", &NoLock).expect("write");
+        assert_eq!(w.body_left(), Some(8));
+        // The head and "ab" are still buffered: they go first, then the pieces, cut at 10 bytes.
+        w.write_pieces(&[b"cde", b"fgh", b"ijkl"], &NoLock)
+            .expect("write_pieces");
+        assert_eq!(w.body_left(), Some(0));
+        assert!(!w.can_hold_pieces(), "the body is complete");
+        w.finish(&NoLock).expect("finish");
+        let wire = available(&mut peer);
+        assert!(
+            wire.starts_with(b"HTTP/1.1 200 OK\r\n") && wire.ends_with(b"\r\n\r\nabcdefghij"),
+            "{:?}",
+            String::from_utf8_lossy(&wire)
+        );
+    }
+
+    #[test]
+    fn pieces_are_not_held_without_a_content_length() {
+        let (sock, mut peer) = pair();
+        let mut w = ResponseWriter::new(sock, Duration::from_secs(5), "ferrocorn");
+        w.begin(Version::Http11, false, true, b"Date: x\r\n");
+        w.start(b"200 OK", 200);
+        w.commit();
+        assert!(!w.can_hold_pieces() && w.body_left().is_none());
+        // Still correct if called: each piece is chunk-framed like a write.
+        w.write_pieces(&[b"ab", b"c"], &NoLock)
+            .expect("write_pieces");
+        w.finish(&NoLock).expect("finish");
+        let wire = available(&mut peer);
+        assert!(
+            wire.ends_with(b"2\r\nab\r\n1\r\nc\r\n0\r\n\r\n"),
+            "{:?}",
+            String::from_utf8_lossy(&wire)
+        );
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub fn read_wait<F: AsFd + Sync>(
     }
 }
 
+/// The most buffers one `writev` takes (Linux's `IOV_MAX`).
+const IOV_MAX: usize = 1024;
+
 /// Write all of `bufs` (gathered), waiting for the socket to drain when needed.
 pub fn write_all_vectored<F: AsFd + Sync>(
     fd: &F,
@@ -98,9 +101,11 @@ pub fn write_all_vectored<F: AsFd + Sync>(
         let res = if idx + 1 == bufs.len() {
             nix::unistd::write(fd.as_fd(), first)
         } else {
-            let mut iov = Vec::with_capacity(bufs.len() - idx);
+            // writev takes at most IOV_MAX (1024 on Linux) buffers; the rest go in the next call.
+            let n = (bufs.len() - idx).min(IOV_MAX);
+            let mut iov = Vec::with_capacity(n);
             iov.push(io::IoSlice::new(first));
-            iov.extend(bufs[idx + 1..].iter().map(|b| io::IoSlice::new(b)));
+            iov.extend(bufs[idx + 1..idx + n].iter().map(|b| io::IoSlice::new(b)));
             nix::sys::uio::writev(fd.as_fd(), &iov)
         };
         match res {

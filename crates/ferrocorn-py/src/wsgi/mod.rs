@@ -665,8 +665,21 @@ fn send_result(
             return Ok(());
         }
     }
-    // A generic iterable may pause between items (a stream): each item goes out as it comes, the
-    // first one together with the head.
+    let sent = send_items_as_they_come(py, result, sr);
+    // What the app produced before it failed still goes out (best effort: the response is cut
+    // short either way).
+    let released = sr.borrow_mut().release_held(py);
+    sent.and(released)
+}
+
+/// A generic iterable may pause between items (a stream): the first item goes out at once with
+/// the head; later items of a body with a Content-Length that come quickly may be held briefly
+/// and sent together (`StartResponse::hold`), the others go out as they come.
+fn send_items_as_they_come(
+    py: Python<'_>,
+    result: &Bound<'_, PyAny>,
+    sr: &Bound<'_, StartResponse>,
+) -> PyResult<()> {
     for item in result.try_iter()? {
         let item = item?;
         let data = chunk_bytes(&item)?;
@@ -674,6 +687,11 @@ fn send_result(
             continue;
         }
         let mut s = sr.borrow_mut();
+        if let Ok(b) = item.cast::<PyBytes>() {
+            if s.hold(py, b)? {
+                continue;
+            }
+        }
         s.send(py, data)?;
         let w = s.writer()?;
         if w.flush_can_wait() {

@@ -5,8 +5,10 @@
 //! with `exc_info` before that replaces them; after it, the exception is re-raised.
 
 use std::borrow::Cow;
+use std::time::Instant;
 
 use ferrocorn_proto::http1 as h1;
+use ferrocorn_server::hold::{Hold, Holding};
 use ferrocorn_server::response::ResponseWriter;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -23,6 +25,9 @@ pub struct StartResponse {
     pub called: bool,
     /// An extra `Content-Length` the server may add when it knows the body size (see `commit`).
     pub has_length: bool,
+    /// Items of the app's iterable held back to go out in one `writev` (see [`Self::hold`]).
+    held: Vec<Py<PyBytes>>,
+    holding: Holding,
 }
 
 /// The bytes of a header string: PEP 3333 strings are latin-1 ("bytes as str").
@@ -52,7 +57,45 @@ impl StartResponse {
             writer: Some(writer),
             called: false,
             has_length: false,
+            held: Vec::new(),
+            holding: Holding::default(),
         }
+    }
+
+    /// Offered every non-empty item of the app's iterable: hold it to send it together with
+    /// the next ones when the app produces them quickly (the rules are in
+    /// `ferrocorn_server::hold`). Returns false when the item is not held: the caller sends it.
+    pub fn hold(&mut self, py: Python<'_>, item: &Bound<'_, PyBytes>) -> PyResult<bool> {
+        let w = self.writer()?;
+        let left = if w.can_hold_pieces() {
+            w.body_left()
+        } else {
+            None
+        };
+        let step = self
+            .holding
+            .offer(Instant::now(), item.as_bytes().len(), left);
+        if step == Hold::SendNow {
+            return Ok(false);
+        }
+        self.held.push(item.clone().unbind());
+        if step == Hold::KeepAndRelease {
+            self.release_held(py)?;
+        }
+        Ok(true)
+    }
+
+    /// Send the held items now, in one `writev`.
+    pub fn release_held(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::take(&mut self.held);
+        self.holding.released();
+        let pieces: Vec<&[u8]> = held.iter().map(|b| b.as_bytes(py)).collect();
+        self.writer()?
+            .write_pieces(&pieces, &Unlock(py))
+            .map_err(|e| PyOSError::new_err(format!("write to client failed: {e}")))
     }
 
     pub fn writer(&mut self) -> PyResult<&mut ResponseWriter> {
@@ -92,6 +135,8 @@ impl StartResponse {
         if data.is_empty() {
             return Ok(());
         }
+        // Held items go first (a write() from inside the iterable keeps its place).
+        self.release_held(py)?;
         self.commit(None)?;
         let w = self.writer()?;
         w.write(data, &Unlock(py))
