@@ -181,6 +181,40 @@ def test_file_wrapper_goes_out_in_records(start_server, tmp_path):
     assert all(len(c) <= 65535 for k, _, c in seen if k == fc.STDOUT)
 
 
+@pytest.mark.parametrize("n,size", [(40, 50_000), (300, 100)])
+def test_held_stream_items_go_out_in_records(start_server, n, size):
+    # Quick items of a Content-Length body are held and written together (hold.rs): on FastCGI
+    # in STDOUT records of at most 65535 bytes, 2 MB spanning several batches, every byte in order.
+    srv, addr = fcgi_server(start_server, "wsgi_apps:stream_items")
+    want = b"".join(bytes([65 + i % 26]) * size for i in range(n))
+    with fc.connect(addr) as s:
+        r = fc.Reader(s)
+        for rid in (1, 2):
+            s.sendall(fc.request(fc.nginx_params("GET", "/", f"n={n}&size={size}"), rid=rid, keep_conn=True))
+            out, _, end, seen = r.response(rid)
+            assert end == (0, fc.REQUEST_COMPLETE)
+            assert fc.parse_cgi(out)[2] == want
+            assert all(len(c) <= 65535 for k, _, c in seen if k == fc.STDOUT)
+
+
+def test_abort_while_streaming_held_items(start_server):
+    """An endless Content-Length stream of quick 64 KiB items (held and written in batches)
+    notices the abort too, and the connection serves the next request."""
+    srv, addr = fcgi_server(start_server, "wsgi_apps:stream_items")
+    with fc.connect(addr) as s:
+        s.sendall(fc.request(fc.nginx_params("GET", "/", "n=1000000&size=65536"), keep_conn=True))
+        r = fc.Reader(s)
+        assert r.record()[0] == fc.STDOUT
+        s.sendall(fc.record(fc.ABORT_REQUEST, 1))
+        t0 = time.monotonic()
+        out, _, end, _ = r.response(1)
+        assert end == (0, fc.REQUEST_COMPLETE) and time.monotonic() - t0 < 10
+        assert len(out) < 1000000 * 65536
+        s.sendall(fc.request(fc.nginx_params("GET", "/", "n=3&size=5"), rid=2))
+        out, _, end, _ = r.response(2)
+        assert end == (0, fc.REQUEST_COMPLETE) and fc.parse_cgi(out)[2] == b"AAAAABBBBBCCCCC"
+
+
 def test_keep_conn_serves_several_requests_and_closes_without_it(start_server):
     srv, addr = fcgi_server(start_server, "fcgi_apps:router")
     with fc.connect(addr) as s:

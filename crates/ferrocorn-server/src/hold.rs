@@ -53,7 +53,7 @@ pub struct Holding {
 impl Holding {
     /// Offer the next non-empty item of `len` bytes, come at `now`. `body_left`: the body bytes
     /// the response still owes by its Content-Length, not counting held ones; `None` when the
-    /// response cannot hold (no Content-Length, head not yet committed, FastCGI).
+    /// response cannot hold (no Content-Length, head not yet committed).
     pub fn offer(&mut self, now: Instant, len: usize, body_left: Option<u64>) -> Hold {
         let quick = self
             .last_item

@@ -510,12 +510,11 @@ impl ResponseWriter {
         }
     }
 
-    /// Whether body pieces may be held and sent together by [`Self::write_pieces`]: an HTTP
-    /// response committed with a Content-Length, with body bytes still due (FastCGI frames every
-    /// write in records of its own, and a body without a length is often a live stream).
+    /// Whether body pieces may be held and sent together by [`Self::write_pieces`]: a response
+    /// committed with a Content-Length, with body bytes still due (a body without a length is
+    /// often a live stream).
     pub fn can_hold_pieces(&self) -> bool {
-        self.wire != Wire::FastCgi
-            && self.state == State::Committed
+        self.state == State::Committed
             && matches!(self.framing, BodyFraming::Length(n) if self.body_bytes < n)
     }
 
@@ -529,9 +528,10 @@ impl ResponseWriter {
 
     /// Write several body pieces (after anything buffered) in one `writev`: one wake-up of the
     /// peer for all of them instead of one per piece. Each is cut at the Content-Length like
-    /// [`Self::write`]; without a length they go through [`Self::write`] one by one.
+    /// [`Self::write`]; without a length they go through [`Self::write`] one by one. On FastCGI
+    /// they travel in `STDOUT` records, at most [`FCGI_BATCH`] payload bytes per `writev`.
     pub fn write_pieces(&mut self, pieces: &[&[u8]], u: &dyn Unlocker) -> io::Result<()> {
-        if self.wire == Wire::FastCgi || !matches!(self.framing, BodyFraming::Length(_)) {
+        if !matches!(self.framing, BodyFraming::Length(_)) {
             for p in pieces {
                 self.write(p, u)?;
             }
@@ -546,7 +546,30 @@ impl ResponseWriter {
             cut.push(&p[..take]);
             self.body_bytes += take as u64;
         }
-        self.flush_with(&cut, u)
+        if self.wire != Wire::FastCgi {
+            return self.flush_with(&cut, u);
+        }
+        self.fcgi_peek_abort();
+        let mut batch: Vec<&[u8]> = Vec::with_capacity(cut.len());
+        let mut room = FCGI_BATCH.saturating_sub(self.out.len());
+        for p in cut {
+            let mut p = p;
+            while !p.is_empty() {
+                let (now, rest) = p.split_at(p.len().min(room));
+                batch.push(now);
+                room -= now.len();
+                p = rest;
+                if room == 0 {
+                    self.flush_fcgi(&batch, &[], u)?;
+                    batch.clear();
+                    room = FCGI_BATCH;
+                }
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.flush_fcgi(&batch, &[], u)
     }
 
     /// Send `len` bytes of an open file from `offset` with sendfile (never through Python).
