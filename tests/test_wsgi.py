@@ -458,7 +458,11 @@ def test_close_called_when_client_disconnects_mid_stream(serve, tmp_path):
     assert srv.alive()
 
 
-@pytest.mark.parametrize("mode", ["empty_then_raise", "lazy_bad_header"])
+@pytest.mark.parametrize("mode", [
+    # gunicorn sends the headers on the first (even empty) chunk, so it cannot 500 here
+    pytest.param("empty_then_raise", marks=ferrocorn_only),
+    "lazy_bad_header",
+])
 def test_close_called_when_the_server_answers_500_for_the_iterable(serve, tmp_path, mode):
     # The iterable failed before any header was due (an exception after b"", or start_response
     # refusing a CR/LF header on first iteration): the server answers 500 itself, and must still
