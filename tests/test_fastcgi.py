@@ -197,24 +197,6 @@ def test_held_stream_items_go_out_in_records(start_server, n, size):
             assert all(len(c) <= 65535 for k, _, c in seen if k == fc.STDOUT)
 
 
-def test_abort_while_streaming_held_items(start_server):
-    """An endless Content-Length stream of quick 64 KiB items (held and written in batches)
-    notices the abort too, and the connection serves the next request."""
-    srv, addr = fcgi_server(start_server, "wsgi_apps:stream_items")
-    with fc.connect(addr) as s:
-        s.sendall(fc.request(fc.nginx_params("GET", "/", "n=1000000&size=65536"), keep_conn=True))
-        r = fc.Reader(s)
-        assert r.record()[0] == fc.STDOUT
-        s.sendall(fc.record(fc.ABORT_REQUEST, 1))
-        t0 = time.monotonic()
-        out, _, end, _ = r.response(1)
-        assert end == (0, fc.REQUEST_COMPLETE) and time.monotonic() - t0 < 10
-        assert len(out) < 1000000 * 65536
-        s.sendall(fc.request(fc.nginx_params("GET", "/", "n=3&size=5"), rid=2))
-        out, _, end, _ = r.response(2)
-        assert end == (0, fc.REQUEST_COMPLETE) and fc.parse_cgi(out)[2] == b"AAAAABBBBBCCCCC"
-
-
 def test_keep_conn_serves_several_requests_and_closes_without_it(start_server):
     srv, addr = fcgi_server(start_server, "fcgi_apps:router")
     with fc.connect(addr) as s:
@@ -358,21 +340,39 @@ def test_abort_while_streaming_a_response(start_server, tmp_path):
         assert end == (0, fc.REQUEST_COMPLETE) and fc.parse_cgi(out)[2] == b"abc"
 
 
-def test_abort_while_streaming_small_items(start_server):
-    """A stream of small items (flushed one by one) notices the abort too."""
-    srv, addr = fcgi_server(start_server, "fcgi_apps:router")
+def _abort_mid_stream(addr, params, then_params, then_body) -> bytes:
+    """Start a long streamed response on a KEEP_CONN connection, abort it after its first
+    STDOUT record, check the request ends promptly and the next one is served; return what
+    the aborted request had sent."""
     with fc.connect(addr) as s:
-        s.sendall(fc.request(fc.nginx_params("GET", "/stream", "n=100000"), keep_conn=True))
+        s.sendall(fc.request(params, keep_conn=True))
         r = fc.Reader(s)
         assert r.record()[0] == fc.STDOUT
         s.sendall(fc.record(fc.ABORT_REQUEST, 1))
         t0 = time.monotonic()
         out, _, end, _ = r.response(1)
         assert end == (0, fc.REQUEST_COMPLETE) and time.monotonic() - t0 < 10
-        assert out.count(b"chunk ") < 100000
-        s.sendall(fc.request(fc.nginx_params("GET", "/hello"), rid=2))
-        out, _, end, _ = r.response(2)
-        assert end == (0, fc.REQUEST_COMPLETE) and fc.parse_cgi(out)[2] == b"hello"
+        s.sendall(fc.request(then_params, rid=2))
+        after, _, end, _ = r.response(2)
+        assert end == (0, fc.REQUEST_COMPLETE) and fc.parse_cgi(after)[2] == then_body
+    return out
+
+
+def test_abort_while_streaming_small_items(start_server):
+    """A stream of small items (flushed one by one) notices the abort too."""
+    srv, addr = fcgi_server(start_server, "fcgi_apps:router")
+    out = _abort_mid_stream(addr, fc.nginx_params("GET", "/stream", "n=100000"),
+                            fc.nginx_params("GET", "/hello"), b"hello")
+    assert out.count(b"chunk ") < 100000
+
+
+def test_abort_while_streaming_held_items(start_server):
+    """An endless Content-Length stream of quick 64 KiB items (held and written in batches)
+    notices the abort too."""
+    srv, addr = fcgi_server(start_server, "wsgi_apps:stream_items")
+    out = _abort_mid_stream(addr, fc.nginx_params("GET", "/", "n=1000000&size=65536"),
+                            fc.nginx_params("GET", "/", "n=3&size=5"), b"AAAAABBBBBCCCCC")
+    assert len(out) < 1000000 * 65536
 
 
 def test_garbage_closes_cleanly_and_the_worker_keeps_serving(start_server):

@@ -93,6 +93,14 @@ mod tests {
     use super::*;
 
     const US: Duration = Duration::from_micros(1);
+    /// The first item sent with the head, three held, the fourth released with them.
+    const THREE_HELD_THEN_RELEASE: &[Hold] = &[
+        Hold::SendNow,
+        Hold::Keep,
+        Hold::Keep,
+        Hold::Keep,
+        Hold::KeepAndRelease,
+    ];
 
     /// Offer items of `len` bytes `gap` apart to a response owing `total` body bytes, the first
     /// sent with the head (as the caller does: not yet committed, so `None`).
@@ -137,31 +145,13 @@ mod tests {
     fn the_oldest_waits_at_most_hold_wait_when_items_keep_coming() {
         // Items 400 us apart: each is quick, but the held ones leave once the oldest is 1 ms old.
         let steps = run(1_000_000, 100, 400 * US, 12);
-        assert_eq!(
-            &steps[..5],
-            &[
-                Hold::SendNow,
-                Hold::Keep,
-                Hold::Keep,
-                Hold::Keep,
-                Hold::KeepAndRelease
-            ]
-        );
+        assert_eq!(&steps[..5], THREE_HELD_THEN_RELEASE);
     }
 
     #[test]
     fn bytes_and_item_limits_release() {
         let steps = run(64 << 20, HOLD_BYTES / 4, US, 6);
-        assert_eq!(
-            &steps[..5],
-            &[
-                Hold::SendNow,
-                Hold::Keep,
-                Hold::Keep,
-                Hold::Keep,
-                Hold::KeepAndRelease
-            ]
-        );
+        assert_eq!(&steps[..5], THREE_HELD_THEN_RELEASE);
         let steps = run(1 << 30, 10, US, HOLD_ITEMS + 2);
         assert_eq!(steps[HOLD_ITEMS], Hold::KeepAndRelease);
         assert!(steps[1..HOLD_ITEMS].iter().all(|s| *s == Hold::Keep));

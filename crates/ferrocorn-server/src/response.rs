@@ -860,18 +860,26 @@ mod tests {
         w.finish(&NoLock)
     }
 
-    #[test]
-    fn write_pieces_sends_held_pieces_in_order_cut_at_the_content_length() {
-        let (sock, mut peer) = pair();
+    /// A writer with a committed `200 OK` head (and this Content-Length), keep-alive.
+    fn head(content_length: Option<&[u8]>) -> (ResponseWriter, UnixStream) {
+        let (sock, peer) = pair();
         let mut w = ResponseWriter::new(sock, Duration::from_secs(5), "ferrocorn");
         w.begin(Version::Http11, false, true, b"Date: x\r\n");
         w.start(b"200 OK", 200);
-        w.header(b"Content-Length", b"10");
+        if let Some(n) = content_length {
+            w.header(b"Content-Length", n);
+        }
         assert!(
             !w.can_hold_pieces(),
             "nothing may be held before the head is committed"
         );
         w.commit();
+        (w, peer)
+    }
+
+    #[test]
+    fn write_pieces_sends_held_pieces_in_order_cut_at_the_content_length() {
+        let (mut w, mut peer) = head(Some(b"10"));
         assert!(w.can_hold_pieces());
         w.write(b"ab", &NoLock).expect("write");
         assert_eq!(w.body_left(), Some(8));
@@ -891,11 +899,7 @@ mod tests {
 
     #[test]
     fn pieces_are_not_held_without_a_content_length() {
-        let (sock, mut peer) = pair();
-        let mut w = ResponseWriter::new(sock, Duration::from_secs(5), "ferrocorn");
-        w.begin(Version::Http11, false, true, b"Date: x\r\n");
-        w.start(b"200 OK", 200);
-        w.commit();
+        let (mut w, mut peer) = head(None);
         assert!(!w.can_hold_pieces() && w.body_left().is_none());
         // Still correct if called: each piece is chunk-framed like a write.
         w.write_pieces(&[b"ab", b"c"], &NoLock)
