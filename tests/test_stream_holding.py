@@ -36,12 +36,38 @@ def test_quick_items_arrive_whole_and_in_order(serve, n, size):
             assert r.body == expected(n, size)
 
 
-def test_pipelined_held_streams_stay_apart(serve):
-    srv = serve("stream_items")
+@pytest.mark.parametrize("threads", ["1", "4"])
+def test_pipelined_held_streams_stay_apart(serve, threads):
+    srv = serve("stream_items", "--threads", threads)
     with Conn(srv, timeout=10) as c:
         c.send(build_request("GET", "/?n=20&size=30000") + build_request("GET", "/?n=5&size=7"))
         assert c.read_response().body == expected(20, 30000)
         assert c.read_response().body == expected(5, 7)
+
+
+def test_many_clients_of_held_streams_on_four_threads(serve):
+    # 12 clients at once, each 5 requests of a held 600 KB stream, against 4 request threads.
+    import threading
+
+    srv = serve("stream_items", "--threads", "4")
+    want, errors = expected(12, 50_000), []
+
+    def client():
+        try:
+            with Conn(srv, timeout=20) as c:
+                for _ in range(5):
+                    r = c.request("GET", "/?n=12&size=50000")
+                    assert r.status == 200 and r.body == want
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=client) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[:3]
+    srv.assert_worker_not_replaced()
 
 
 def test_write_inside_the_iterable_keeps_its_place(serve):
