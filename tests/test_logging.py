@@ -203,14 +203,51 @@ def test_capture_output_sends_the_apps_stdout_and_stderr_to_the_error_log_file(t
     try:
         errors, _ = hammer(srv.host, srv.port, 1, 3, lambda c, i: 1)
         assert not errors, errors
-        # print() writes its text and its newline separately, straight to the file, while
-        # wsgi.errors lines go through the log writer thread: one of those may land in between.
         for i in range(3):
             for what in ("print-from-app", "stderr-from-app", "wsgi-errors-from-app"):
                 wait_for(lambda: f"{what} /n/0-{i}" in err.read_text(), 10, message=f"{what} /n/0-{i}")
     finally:
         assert srv.stop() == 0
     assert "Shutting down: Master" in err.read_text()
+
+
+def test_captured_print_lines_stay_whole_among_log_lines(tmp_path):
+    # With PYTHONUNBUFFERED=1 (common in containers) print() writes its text and its newline in
+    # two writes; the log writer thread's lines (wsgi.errors, here from 4 request threads) could
+    # land in between. Captured stdout/stderr are line-buffered, so every line is written whole.
+    (tmp_path / "printing_app.py").write_text(PRINTING_APP)
+    err = tmp_path / "error.log"
+    srv = FileLoggedServer(["--error-logfile", str(err), "--capture-output", "--threads", "4", "printing_app:app"],
+                           tmp_path, err, env={"PYTHONUNBUFFERED": "1"})
+    try:
+        errors, _ = hammer(srv.host, srv.port, 8, 60, lambda c, i: 1)
+        assert not errors, errors
+        wait_for(lambda: err.read_text().count("print-from-app ") >= 480, 10, message="480 prints")
+    finally:
+        assert srv.stop() == 0
+    lines = err.read_text().splitlines()
+    for what in ("print-from-app", "stderr-from-app", "wsgi-errors-from-app"):
+        mine = [ln for ln in lines if what in ln]
+        assert len(mine) == 480, (what, len(mine))
+        torn = [ln for ln in mine if not re.fullmatch(what + r" /n/\d+-\d+", ln.split("] ")[-1])]
+        assert not torn, torn[:5]
+
+
+def test_an_unfinished_captured_line_is_written_when_the_worker_stops(tmp_path):
+    # print(..., end="") leaves the line in sys.stdout's buffer (line-buffered once captured);
+    # a worker leaves by exit(2), so it flushes Python's stdio itself first.
+    (tmp_path / "partial_app.py").write_text(
+        "def app(environ, start_response):\n"
+        "    print('partial-line-' + environ['PATH_INFO'], end='')\n"
+        "    start_response('200 OK', [('Content-Length', '3')])\n"
+        "    return [b'ok\\n']\n")
+    err = tmp_path / "error.log"
+    srv = FileLoggedServer(["--error-logfile", str(err), "--capture-output", "partial_app:app"], tmp_path, err)
+    try:
+        assert not hammer(srv.host, srv.port, 1, 1, lambda c, i: 1)[0]
+    finally:
+        assert srv.stop() == 0
+    assert "partial-line-/n/0-0" in err.read_text()
 
 
 def test_captured_output_follows_the_error_log_after_usr1(tmp_path):

@@ -1026,6 +1026,9 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         flags: &["capture-output"],
         status: Status::Active,
+        doc: "Only when the error log is a file. Python's `sys.stdout` and `sys.stderr` are then \
+              line-buffered, so each `print()` reaches the log promptly and as one whole line \
+              (also with `PYTHONUNBUFFERED`), never split by a log line written meanwhile.",
         ..base(
             "capture_output",
             Section::Logging,

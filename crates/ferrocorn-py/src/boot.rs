@@ -41,8 +41,8 @@ pub fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
     }
     // --capture-output: the app's print() and stray stderr go to the error log file (as in
     // gunicorn, only meaningful when the error log is a file).
-    if cfg.capture_output {
-        log::capture_output();
+    if cfg.capture_output && log::capture_output() {
+        line_buffer_stdio(py);
     }
     // `raw_env` (`-e K=V`, ini `env =`): set before anything imports the app.
     if let Err(e) = apply_raw_env(py, &cfg) {
@@ -52,6 +52,35 @@ pub fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
     match start(py, cfg, hooks, argv) {
         Ok(()) => 0,
         Err(code) => code,
+    }
+}
+
+/// Captured `sys.stdout`/`sys.stderr` write whole lines. Unbuffered (`PYTHONUNBUFFERED=1`, usual
+/// in containers) `print()` writes its text and its newline separately, and a log line from the
+/// log writer thread could land in between; block-buffered, prints would reach the log late.
+fn line_buffer_stdio(py: Python<'_>) {
+    let Ok(sys) = py.import("sys") else { return };
+    for name in ["stdout", "stderr"] {
+        let kwargs = pyo3::types::PyDict::new(py);
+        let _ = kwargs.set_item("line_buffering", true);
+        let _ = kwargs.set_item("write_through", false);
+        if let Ok(stream) = sys.getattr(name) {
+            if let Err(e) = stream.call_method("reconfigure", (), Some(&kwargs)) {
+                log::debug(&format!("sys.{name} not line-buffered: {e}"));
+            }
+        }
+    }
+}
+
+/// Write what `sys.stdout`/`sys.stderr` still buffer (a worker leaves by `exit(2)`, without the
+/// interpreter's own finalization, which would flush them).
+pub fn flush_stdio(py: Python<'_>) {
+    if let Ok(sys) = py.import("sys") {
+        for name in ["stdout", "stderr"] {
+            if let Ok(stream) = sys.getattr(name) {
+                let _ = stream.call_method0("flush");
+            }
+        }
     }
 }
 
@@ -409,6 +438,7 @@ fn quick_exit_hooks(
             if let Ok(atexit) = py.import("atexit") {
                 let _ = atexit.call_method0("_run_exitfuncs");
             }
+            flush_stdio(py);
         })
     })
 }

@@ -200,6 +200,7 @@ impl Host for PyHost {
             if let Ok(atexit) = py.import("atexit") {
                 let _ = atexit.call_method0("_run_exitfuncs");
             }
+            crate::boot::flush_stdio(py);
         })
     }
 

@@ -55,12 +55,14 @@ static CAPTURING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool:
 
 /// `--capture-output`: send the process's stdout and stderr (the app's `print()`, stray C-level
 /// writes) to the error log file, now and again after every reopen. Only meaningful when the
-/// error log is a file; does nothing when it is stderr.
-pub fn capture_output() {
-    if fd() != 2 {
-        CAPTURING.store(true, std::sync::atomic::Ordering::Relaxed);
-        point_stdio_at_log();
+/// error log is a file; does nothing when it is stderr. Returns whether output is captured.
+pub fn capture_output() -> bool {
+    if fd() == 2 {
+        return false;
     }
+    CAPTURING.store(true, std::sync::atomic::Ordering::Relaxed);
+    point_stdio_at_log();
+    true
 }
 
 fn point_stdio_at_log() {
