@@ -72,9 +72,12 @@ fn line_buffer_stdio(py: Python<'_>) {
     }
 }
 
-/// Write what `sys.stdout`/`sys.stderr` still buffer (a worker leaves by `exit(2)`, without the
-/// interpreter's own finalization, which would flush them).
-pub fn flush_stdio(py: Python<'_>) {
+/// What the interpreter's own finalization would do before a worker leaves by `exit(2)`: run the
+/// `atexit` handlers, then write what `sys.stdout`/`sys.stderr` still buffer.
+pub fn finish_worker_python(py: Python<'_>) {
+    if let Ok(atexit) = py.import("atexit") {
+        let _ = atexit.call_method0("_run_exitfuncs");
+    }
     if let Ok(sys) = py.import("sys") {
         for name in ["stdout", "stderr"] {
             if let Ok(stream) = sys.getattr(name) {
@@ -435,10 +438,7 @@ fn quick_exit_hooks(
             if let Some(f) = &worker_exit {
                 run("worker_exit", f, true);
             }
-            if let Ok(atexit) = py.import("atexit") {
-                let _ = atexit.call_method0("_run_exitfuncs");
-            }
-            flush_stdio(py);
+            finish_worker_python(py);
         })
     })
 }

@@ -196,12 +196,7 @@ impl Host for PyHost {
     }
 
     fn worker_exit(&self) {
-        Python::attach(|py| {
-            if let Ok(atexit) = py.import("atexit") {
-                let _ = atexit.call_method0("_run_exitfuncs");
-            }
-            crate::boot::flush_stdio(py);
-        })
+        Python::attach(crate::boot::finish_worker_python)
     }
 
     fn set_title(&self, title: &str) {
